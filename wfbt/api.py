@@ -1,0 +1,138 @@
+"""`run_experiment(config) -> Results`: the one entry point; the CLI is a thin shell over it.
+
+Stages flow one way: data -> split plan -> (per chunk: windows -> engine -> per-split
+evaluation, saved so the run can resume) -> tables -> run directory.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import polars as pl
+
+from wfbt import rundir, tables
+from wfbt.config import Config, to_toml
+from wfbt.data import PriceSeries, load_prices
+from wfbt.engine import Trainer, TrainSettings, choose_chunk_size
+from wfbt.features import build_windows
+from wfbt.models import build_model
+from wfbt.splits import SplitPlan, split_plan
+
+
+@dataclass(frozen=True)
+class Results:
+    config: Config
+    run_dir: Path
+    prices: PriceSeries
+    plan: SplitPlan
+    splits: pl.DataFrame  # one row per split (splits.csv)
+    predictions: pl.DataFrame  # one row per (split, validation date)
+    curves: pl.DataFrame  # one row per (split, epoch)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[int, int], None]  # (splits done, splits in all)
+
+
+def run_directory(config: Config, out_dir: str | Path | None = None) -> Path:
+    if out_dir:
+        return Path(out_dir)
+    return Path(config.output.dir) if config.output.dir else Path("runs") / config.path.stem
+
+
+def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite: bool = False,
+                   progress: ProgressFn | None = None) -> Results:
+    started = time.perf_counter()
+    split_cfg = config.splits
+    prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val)
+    plan = split_plan(len(prices), split_cfg)
+    n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
+    model = build_model(config.model, n_outputs)
+    run_dir = run_directory(config, out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices), overwrite=overwrite)
+
+    devices = jax.devices()
+    if config.engine.devices:
+        devices = devices[: config.engine.devices]
+    trained = _train_missing(config, prices, plan, model, n_outputs, devices, store, progress)
+    per_split = store.load()
+
+    splits_table = tables.splits_table(per_split, plan, prices)
+    predictions = tables.predictions_table(per_split, plan, prices)
+    curves = tables.curves_table(per_split)
+    summary = tables.summary(
+        config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
+        curves=curves, devices=devices, trained=trained, seconds=time.perf_counter() - started,
+    )
+    results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary)
+    write_run(results)
+    return results
+
+
+def experiment_fingerprint(config: Config, prices: PriceSeries) -> str:
+    """What determines every split's numbers: not the output folder, chunking or split count."""
+    parts = [repr(getattr(config, name)) for name in ("model", "train", "scaling")]
+    splits = config.splits
+    parts.append(repr((splits.mode, splits.train, splits.val, splits.step, splits.gap, splits.refit_every)))
+    parts.append(config.data.target)
+    return rundir.fingerprint(*parts, prices.dates.tobytes(), prices.values.tobytes())
+
+
+def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, n_outputs: int,
+                   devices: list, store: rundir.PartialStore, progress: ProgressFn | None) -> dict[str, Any]:
+    done = store.load()
+    done_ids = set() if done is None else set(done["split"].tolist())
+    todo = np.array([s for s in range(len(plan)) if s not in done_ids], dtype=np.int64)
+    total = len(plan)
+    if progress:
+        progress(total - len(todo), total)
+    if len(todo) == 0:
+        return {"seconds": 0.0, "trained": 0, "chunk_size": 0, "first_chunk_seconds": 0.0}
+    chunk = choose_chunk_size(len(todo), devices, config.engine.chunk_size)
+    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
+                             config.train.patience, config.train.loss)
+    init_model = build_model(config.model, n_outputs, orthogonal_init=False)
+    trainer = Trainer(model, init_model, settings, config.train.seed, devices)
+    started = time.perf_counter()
+    first_chunk_seconds = 0.0
+    for first in range(0, len(todo), chunk):
+        ids = todo[first : first + chunk]
+        padded = np.concatenate([ids, np.full(chunk - len(ids), ids[-1])])  # one compiled shape
+        width = _bucket(int(plan.train_len[plan.refit_from[padded]].max()), config.splits.train)
+        windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
+        result = trainer.train(windows)
+        store.save(tables.evaluate_chunk(windows, result, prices.values, plan, len(ids)))
+        if first == 0:
+            first_chunk_seconds = time.perf_counter() - started
+        if progress:
+            progress(total - len(todo) + first + len(ids), total)
+    return {"seconds": time.perf_counter() - started, "trained": len(todo), "chunk_size": chunk,
+            "first_chunk_seconds": first_chunk_seconds}
+
+
+def _bucket(length: int, base: int) -> int:
+    """Pad expanding windows to geometric buckets (x1.5) so few shapes need compiling."""
+    size = base
+    while size < length:
+        size = math.ceil(size * 1.5)
+    return size
+
+
+def write_run(results: Results) -> None:
+    """Every file of the run directory, each written atomically."""
+    out = results.run_dir
+    config = results.config
+    rundir.write_csv_atomic(out / "splits.csv", results.splits)
+    rundir.write_csv_atomic(out / "predictions.csv", results.predictions)
+    rundir.write_csv_atomic(out / "curves.csv", results.curves)
+    rundir.write_json_atomic(out / "summary.json", results.summary)
+    rundir.write_text_atomic(out / "config.toml", to_toml(
+        config, data_source=results.prices.source, out_dir=str(out.resolve())))

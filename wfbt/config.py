@@ -1,0 +1,324 @@
+"""Experiment config: TOML validated once, at the edge, into frozen objects.
+
+Every key has a declared type and default (the dataclass fields below). Unknown keys, wrong
+types and out-of-range values raise `UserError` naming the file, the `[section] key` and what
+to do; nothing downstream re-checks or reads raw dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from wfbt.errors import UserError, did_you_mean, known
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "sample:AAPL"
+    date_column: str = "Date"
+    target: str = "Adj Close"
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    mode: Literal["rolling", "expanding"] = "rolling"
+    train: int = 200
+    val: int = 10
+    step: int = 1
+    gap: int = 0
+    refit_every: int = 1
+    max_splits: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "lstm"
+    lookback: int = 20
+    hidden_size: int = 50
+    num_layers: int = 2
+    dense_size: int = 25
+    dropout: tuple[float, ...] = (0.3, 0.2)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 10
+    learning_rate: float = 0.001
+    patience: int = 5
+    loss: Literal["mse", "gaussian_nll"] = "mse"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    method: Literal["minmax", "zscore", "none"] = "minmax"
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "long_short"
+    cost_bps: float = 0.0
+    slippage_bps: float = 0.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    baselines: tuple[str, ...] = ("naive", "drift", "mean", "linear")
+    forecast_average: int = 10
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    chunk_size: int = 0  # 0: chosen from the device
+    devices: int = 0  # 0: every local device of the default backend
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = ""  # "": runs/<config file stem>
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig
+    splits: SplitsConfig
+    model: ModelConfig
+    train: TrainConfig
+    scaling: ScalingConfig
+    strategy: StrategyConfig | None
+    evaluation: EvaluationConfig
+    engine: EngineConfig
+    output: OutputConfig
+    path: Path  # the file it came from; relative data and plugin paths resolve against its folder
+
+    @property
+    def base_dirs(self) -> tuple[Path, ...]:
+        """Where relative paths are looked up: the config's folder, then the working directory."""
+        return (self.path.parent.resolve(), Path.cwd())
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "splits": SplitsConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "scaling": ScalingConfig,
+    "strategy": StrategyConfig,
+    "evaluation": EvaluationConfig,
+    "engine": EngineConfig,
+    "output": OutputConfig,
+}
+STRATEGY_OWN_KEYS = ("name", "cost_bps", "slippage_bps")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override (`section.key=value`) and validate a TOML experiment file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found.")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the config file: {exc}.") from None
+    for item in overrides:
+        _apply_override(raw, item, path)
+    return config_from_dict(raw, path)
+
+
+def config_from_dict(raw: Mapping[str, Any], path: Path) -> Config:
+    """Validate a parsed TOML document into a `Config` (the one place that reads raw dicts)."""
+    for section, table in raw.items():
+        if section not in SECTIONS:
+            raise UserError(
+                f"{path}: unknown section [{section}].{did_you_mean(section, SECTIONS)} "
+                f"Known sections: {known(SECTIONS)}."
+            )
+        if not isinstance(table, dict):
+            raise UserError(f"{path}: [{section}] must be a table, got {_describe(table)}.")
+    parts = {name: _build(cls, raw.get(name, {}), name, path) for name, cls in SECTIONS.items()}
+    if "strategy" not in raw:
+        parts["strategy"] = None
+    config = Config(**parts, path=path)
+    _check_ranges(config)
+    return config
+
+
+def _build(cls: type, table: Mapping[str, Any], section: str, path: Path) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    if cls is StrategyConfig:  # the strategy's own parameters are checked by the strategy itself
+        values["params"] = {k: v for k, v in table.items() if k not in STRATEGY_OWN_KEYS}
+        table = {k: v for k, v in table.items() if k in STRATEGY_OWN_KEYS}
+        names = list(STRATEGY_OWN_KEYS)
+    for key, value in table.items():
+        if key not in names:
+            raise UserError(
+                f"{path}: [{section}] {key}: unknown key.{did_you_mean(key, names)} "
+                f"Known keys: {known(names)}."
+            )
+        values[key] = _coerce(value, hints[key], f"{path}: [{section}] {key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a field's type; return it in the field's canonical form."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, where)
+    if origin is Literal:
+        if value not in args:
+            hint_text = did_you_mean(str(value), [str(a) for a in args])
+            raise UserError(f"{where}: {json.dumps(value)} is not one of {known(args)}.{hint_text}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise UserError(f"{where}: expected a list, got {_describe(value)}.")
+        return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: expected true or false, got {_describe(value)}.")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer, got {_describe(value)}.")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{where}: expected a number, got {_describe(value)}.")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {_describe(value)}.")
+        return value
+    if hint is dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise UserError(f"{where}: expected a date like 2008-05-30, got {_describe(value)}.")
+    raise TypeError(f"unsupported config field type {hint!r}")  # a bug, not a user error
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return f"{json.dumps(value, default=str)} ({kind})"
+
+
+def _check_ranges(config: Config) -> None:
+    """Cross-field limits, each naming the key to change."""
+    where = config.path
+    s, m, t = config.splits, config.model, config.train
+    rules = [
+        (m.lookback >= 1, "[model] lookback", f"must be at least 1, got {m.lookback}."),
+        (s.train >= m.lookback + 2, "[splits] train",
+         f"must be at least lookback + 2 = {m.lookback + 2} (two training samples), got {s.train}."),
+        (s.val >= 1, "[splits] val", f"must be at least 1, got {s.val}."),
+        (s.step >= 1, "[splits] step", f"must be at least 1, got {s.step}."),
+        (s.gap >= 0, "[splits] gap", f"must be 0 or more, got {s.gap}."),
+        (s.refit_every >= 1, "[splits] refit_every", f"must be at least 1, got {s.refit_every}."),
+        (s.max_splits is None or s.max_splits >= 1, "[splits] max_splits",
+         f"must be at least 1, got {s.max_splits}."),
+        (m.hidden_size >= 1, "[model] hidden_size", f"must be at least 1, got {m.hidden_size}."),
+        (m.num_layers >= 1, "[model] num_layers", f"must be at least 1, got {m.num_layers}."),
+        (m.dense_size >= 0, "[model] dense_size", f"must be 0 or more, got {m.dense_size}."),
+        (all(0.0 <= p < 1.0 for p in m.dropout), "[model] dropout",
+         f"rates must lie in [0, 1), got {list(m.dropout)}."),
+        (t.epochs >= 1, "[train] epochs", f"must be at least 1, got {t.epochs}."),
+        (t.batch_size >= 1, "[train] batch_size", f"must be at least 1, got {t.batch_size}."),
+        (t.learning_rate > 0, "[train] learning_rate", f"must be positive, got {t.learning_rate}."),
+        (t.patience >= 0, "[train] patience", f"must be 0 (no early stopping) or more, got {t.patience}."),
+        (config.evaluation.forecast_average >= 1, "[evaluation] forecast_average",
+         f"must be at least 1, got {config.evaluation.forecast_average}."),
+        (config.engine.chunk_size >= 0, "[engine] chunk_size",
+         f"must be 0 (automatic) or more, got {config.engine.chunk_size}."),
+        (config.engine.devices >= 0, "[engine] devices",
+         f"must be 0 (all) or more, got {config.engine.devices}."),
+    ]
+    if config.data.start and config.data.end:
+        rules.append((config.data.start <= config.data.end, "[data] start",
+                      f"{config.data.start} is after [data] end {config.data.end}."))
+    for ok, key, message in rules:
+        if not ok:
+            raise UserError(f"{where}: {key} {message}")
+
+
+def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
+    """`--set section.key=value`: the value is read as TOML, or as a plain string."""
+    name, sep, text = item.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise UserError(f"--set {item}: expected section.key=value, e.g. --set train.epochs=2.")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    if section not in SECTIONS:
+        raise UserError(f"--set {item}: unknown section [{section}].{did_you_mean(section, SECTIONS)}")
+    raw.setdefault(section, {})[key] = value
+
+
+# ---------------------------------------------------------------- writing
+
+
+def to_toml(config: Config, data_source: str | None = None, out_dir: str | None = None) -> str:
+    """The config as TOML, so `wfbt run RUN_DIR/config.toml` reproduces the run."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        part = getattr(config, section)
+        if part is None:
+            continue
+        lines.append(f"[{section}]")
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
+            if section == "data" and f.name == "source" and data_source is not None:
+                value = data_source
+            if section == "output" and f.name == "dir" and out_dir is not None:
+                value = out_dir
+            if f.name == "params":
+                for key, param in value.items():
+                    lines.append(f"{key} = {_toml_value(param)}")
+            elif value is not None:
+                lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string

@@ -1,0 +1,178 @@
+"""Price data: load with Polars, check, filter. Every problem a user can fix is a `UserError`.
+
+Sources: `sample:<TICKER>` reads the daily prices that ship with the `bokeh-sampledata` package
+(so the default experiment needs no network), or a path to a `.csv` / `.parquet` file with a
+date column and numeric columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from wfbt.config import DataConfig
+from wfbt.errors import UserError, did_you_mean, known
+
+SAMPLE_PREFIX = "sample:"
+
+
+@dataclass(frozen=True)
+class PriceSeries:
+    """One observed series, sorted by date: what every later stage reads."""
+
+    dates: np.ndarray  # datetime64[D] (or [us] for intraday data), strictly increasing
+    values: np.ndarray  # float64, finite
+    target: str
+    source: str  # where it came from, resolved (sample name or absolute path)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def date_text(self, index: np.ndarray | int) -> np.ndarray | str:
+        """ISO dates for indices, for CSVs and messages."""
+        return np.datetime_as_string(self.dates[index], unit="D")
+
+
+def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int) -> PriceSeries:
+    """Load, check and filter the configured series; `min_rows` is what one split needs."""
+    if config.source.startswith(SAMPLE_PREFIX):
+        frame, source, label = _read_sample(config.source[len(SAMPLE_PREFIX):]), config.source, config.source
+        date_column = "Date"
+    else:
+        path = _resolve(config.source, base_dirs)
+        frame, source, label = _read_file(path), str(path), str(path)
+        date_column = config.date_column
+    dates = _parse_dates(frame, date_column, label)
+    values = _target_values(frame, config.target, label, dates)
+    _check_order(dates, label)
+    keep = np.ones(len(dates), dtype=bool)
+    if config.start is not None:
+        keep &= dates >= np.datetime64(config.start)
+    if config.end is not None:
+        keep &= dates < np.datetime64(config.end + dt.timedelta(days=1))
+    dates, values = dates[keep], values[keep]
+    if len(values) < min_rows:
+        window = f" between {config.start or 'the start'} and {config.end or 'the end'}"
+        raise UserError(
+            f"{label}: {len(values)} rows{window if (config.start or config.end) else ''}, but one split "
+            f"needs at least {min_rows} ([splits] train + gap + val). Use more data or smaller windows."
+        )
+    return PriceSeries(dates=dates, values=values, target=config.target, source=source)
+
+
+def sample_path() -> Path:
+    return Path(str(resources.files("bokeh_sampledata") / "_data" / "stocks.csv.gz"))
+
+
+def _read_sample(ticker: str) -> pl.DataFrame:
+    stocks = pl.read_csv(sample_path(), try_parse_dates=True)
+    tickers = stocks.get_column("Ticker").unique().sort().to_list()
+    if ticker not in tickers:
+        raise UserError(
+            f"[data] source: no sample data for '{ticker}'.{did_you_mean(ticker, tickers)} "
+            f"Sample tickers: {known(tickers)}."
+        )
+    return stocks.filter(pl.col("Ticker") == ticker).drop("Ticker")
+
+
+def _resolve(source: str, base_dirs: tuple[Path, ...]) -> Path:
+    path = Path(source).expanduser()
+    candidates = [path] if path.is_absolute() else [base / path for base in base_dirs]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    looked = ", ".join(str(c) for c in candidates)
+    raise UserError(f"[data] source: file '{source}' not found (looked in {looked}).")
+
+
+def _read_file(path: Path) -> pl.DataFrame:
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    try:
+        if suffixes.endswith((".csv", ".csv.gz")):
+            return pl.read_csv(path, infer_schema_length=None)
+        if suffixes.endswith(".parquet"):
+            return pl.read_parquet(path)
+    except Exception as exc:  # Polars raises many kinds; all mean "cannot read this file"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: cannot read the file: {first_line}") from None
+    raise UserError(f"{path}: unsupported file type; use a .csv, .csv.gz or .parquet file.")
+
+
+def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise UserError(
+            f"{label}: no date column '{column}'.{did_you_mean(column, frame.columns)} "
+            f"Columns: {known(frame.columns)}. Set [data] date_column."
+        )
+    series = frame.get_column(column)
+    if series.dtype == pl.String:
+        parsed = series.str.to_date(strict=False)
+        if parsed.null_count() > series.null_count():
+            parsed = series.str.to_datetime(strict=False)
+        bad = (parsed.is_null() & series.is_not_null()).arg_true()
+        if len(bad):
+            row = int(bad[0])
+            raise UserError(
+                f"{label}: row {row + 1}: cannot parse date '{series[row]}' in column '{column}' "
+                f"(expected e.g. 2008-05-30)."
+            )
+        series = parsed
+    if series.dtype not in (pl.Date,) and not isinstance(series.dtype, pl.Datetime):
+        raise UserError(f"{label}: column '{column}' holds {series.dtype}, not dates.")
+    missing = series.is_null().arg_true()
+    if len(missing):
+        raise UserError(f"{label}: row {int(missing[0]) + 1}: missing date in column '{column}'.")
+    if series.dtype == pl.Date:
+        return series.to_numpy().astype("datetime64[D]")
+    return series.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+
+
+def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarray) -> np.ndarray:
+    if target not in frame.columns:
+        raise UserError(
+            f"{label}: no target column '{target}'.{did_you_mean(target, frame.columns)} "
+            f"Columns: {known(frame.columns)}. Set [data] target."
+        )
+    series = frame.get_column(target)
+    if not series.dtype.is_numeric():
+        as_number = series.cast(pl.Float64, strict=False)
+        bad = (as_number.is_null() & series.is_not_null()).arg_true()
+        row = int(bad[0]) if len(bad) else 0
+        raise UserError(
+            f"{label}: column '{target}' is not numeric: row {row + 1} ({_day(dates, row)}) "
+            f"holds '{series[row]}'."
+        )
+    values = series.cast(pl.Float64).to_numpy()
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        row = int(bad[0])
+        what = "missing" if series[row] is None else f"{values[row]}"
+        raise UserError(
+            f"{label}: column '{target}' row {row + 1} ({_day(dates, row)}) is {what}; "
+            f"{len(bad)} rows in all are missing or not finite. Clean or drop them first."
+        )
+    return values
+
+
+def _check_order(dates: np.ndarray, label: str) -> None:
+    steps = np.diff(dates)
+    duplicate = np.flatnonzero(steps == np.timedelta64(0))
+    if len(duplicate):
+        row = int(duplicate[0]) + 1
+        raise UserError(f"{label}: row {row + 1}: duplicate date {_day(dates, row)} (also on row {row}).")
+    backwards = np.flatnonzero(steps < np.timedelta64(0))
+    if len(backwards):
+        row = int(backwards[0]) + 1
+        raise UserError(
+            f"{label}: row {row + 1}: dates are not sorted ({_day(dates, row)} comes after "
+            f"{_day(dates, row - 1)}). Sort the file by date."
+        )
+
+
+def _day(dates: np.ndarray, row: int) -> str:
+    return str(np.datetime_as_string(dates[row], unit="D"))

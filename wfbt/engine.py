@@ -1,0 +1,220 @@
+"""The engine: train one split, vmap it over a chunk of splits, compile it once.
+
+`train_one_split` is written for ONE split: Adam, minibatches shuffled each epoch, dropout,
+early stopping on the validation loss with patience and restore-best, all inside `lax.scan`
+with masks (a stopped or failed split keeps its state while the others go on). `Trainer` jits
+`vmap(train_one_split)` once and runs chunks of splits through it, sharded over the local devices.
+
+Parameters are initialised per split outside the training program, from `fold_in(seed, split)`,
+so a split's result never depends on which chunk (or device) it ran in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from wfbt.features import WindowArrays
+from wfbt.models import orthogonalize_recurrent, split_outputs
+
+ADAM_EPSILON = 1e-7  # Keras' default, which the reference experiment used
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int  # 0: no early stopping, the last epoch's weights are kept
+    loss: str  # "mse" | "gaussian_nll"
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What training a chunk of splits returns, as host arrays (leading axis: split)."""
+
+    split: np.ndarray
+    val_pred: np.ndarray  # (S, V) scaled
+    val_var: np.ndarray | None  # (S, V) predictive variance (gaussian_nll only)
+    train_pred: np.ndarray  # (S, N) scaled, zero-padded beyond n_train
+    epochs_run: np.ndarray  # (S,)
+    best_epoch: np.ndarray  # (S,) 1-based
+    failed: np.ndarray  # (S,) bool: a loss became NaN/inf
+    train_curve: np.ndarray  # (S, E) mean training loss per epoch, NaN after stopping
+    val_curve: np.ndarray  # (S, E)
+
+
+def pointwise_loss(kind: str, mean: jax.Array, var: jax.Array | None, target: jax.Array) -> jax.Array:
+    if kind == "mse":
+        return (mean - target) ** 2
+    return 0.5 * (jnp.log(2.0 * jnp.pi * var) + (target - mean) ** 2 / var)
+
+
+def make_train_one_split(model: nn.Module, settings: TrainSettings):
+    """The per-split training function (pure; the engine vmaps it)."""
+    tx = optax.adam(settings.learning_rate, eps=ADAM_EPSILON)
+    restore_best = settings.patience > 0
+
+    def loss_fn(params, x, y, weight, key, deterministic):
+        out = model.apply({"params": params}, x, deterministic=deterministic, rngs={"dropout": key})
+        mean, var = split_outputs(out)
+        per_point = pointwise_loss(settings.loss, mean, var, y)
+        return jnp.sum(per_point * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+
+    grad_fn = jax.value_and_grad(loss_fn)
+
+    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, key):
+        n_samples = x_train.shape[0]
+        batch = settings.batch_size
+        n_steps = math.ceil(n_samples / batch)
+        sample_ids = jnp.arange(n_steps * batch)
+        in_split = sample_ids < n_train
+        val_weight = jnp.ones(y_val.shape, jnp.float32)
+
+        def run_epoch(state, epoch):
+            params, opt_state, best, active, wait, failed, epochs_run = state
+            epoch_key = jax.random.fold_in(key, epoch)
+            # shuffle the real samples; padding sorts last and is masked out
+            noise = jax.random.uniform(jax.random.fold_in(epoch_key, 0), (n_samples,))
+            order = jnp.argsort(jnp.where(jnp.arange(n_samples) < n_train, noise, 2.0))
+            order = jnp.pad(order, (0, n_steps * batch - n_samples)).reshape(n_steps, batch)
+            weights = in_split.reshape(n_steps, batch).astype(jnp.float32)
+
+            def step(carry, inputs):
+                params, opt_state = carry
+                index, weight, step_id = inputs
+                loss, grads = grad_fn(params, x_train[index], y_train[index], weight,
+                                      jax.random.fold_in(epoch_key, step_id + 1), False)
+                updates, new_opt_state = tx.update(grads, opt_state, params)
+                new_params = optax.apply_updates(params, updates)
+                take = active & (jnp.sum(weight) > 0)
+                params = _select(take, new_params, params)
+                opt_state = _select(take, new_opt_state, opt_state)
+                return (params, opt_state), (loss * jnp.sum(weight), jnp.isfinite(loss) | ~take)
+
+            (params, opt_state), (weighted_losses, finite) = lax.scan(
+                step, (params, opt_state), (order, weights, jnp.arange(n_steps)))
+            train_loss = jnp.sum(weighted_losses) / n_train
+            val_loss = loss_fn(params, x_val, y_val, val_weight, key, True)
+
+            failed = failed | (active & ~(jnp.all(finite) & jnp.isfinite(val_loss)))
+            best_params, best_loss, best_epoch = best
+            improved = active & ~failed & (val_loss < best_loss)
+            best = (_select(improved, params, best_params),
+                    jnp.where(improved, val_loss, best_loss),
+                    jnp.where(improved, epoch + 1, best_epoch))
+            wait = jnp.where(active, jnp.where(improved, 0, wait + 1), wait)
+            epochs_run = epochs_run + active.astype(jnp.int32)
+            curves = (jnp.where(active, train_loss, jnp.nan), jnp.where(active, val_loss, jnp.nan))
+            patience_over = (wait >= settings.patience) if restore_best else False
+            active = active & ~failed & ~patience_over
+            return (params, opt_state, best, active, wait, failed, epochs_run), curves
+
+        best = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))
+        state = (params, tx.init(params), best, jnp.asarray(True), jnp.asarray(0, jnp.int32),
+                 jnp.asarray(False), jnp.asarray(0, jnp.int32))
+        state, (train_curve, val_curve) = lax.scan(run_epoch, state, jnp.arange(settings.epochs))
+        last_params, _, (best_params, _, best_epoch), _, _, failed, epochs_run = state
+        final = best_params if restore_best else last_params
+        val_mean, val_var = split_outputs(model.apply({"params": final}, x_val, deterministic=True))
+        train_mean, _ = split_outputs(model.apply({"params": final}, x_train, deterministic=True))
+        if not restore_best:
+            best_epoch = epochs_run
+        return {
+            "val_pred": val_mean, "val_var": val_var, "train_pred": train_mean,
+            "epochs_run": epochs_run, "best_epoch": best_epoch, "failed": failed,
+            "train_curve": train_curve, "val_curve": val_curve,
+        }
+
+    return train_one_split
+
+
+def _select(flag: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+class Trainer:
+    """One compiled program for every chunk of the same shape, sharded over `devices`."""
+
+    def __init__(self, model: nn.Module, init_model: nn.Module, settings: TrainSettings, seed: int,
+                 devices: list[jax.Device]):
+        self.settings, self.seed, self.devices = settings, seed, devices
+        mesh = Mesh(np.array(devices), ("splits",))
+        self.sharding = NamedSharding(mesh, PartitionSpec("splits"))
+        train = jax.vmap(make_train_one_split(model, settings))
+        self._train = jax.jit(train, in_shardings=self.sharding, out_shardings=self.sharding)
+
+        def init_one(key, x):
+            return init_model.init({"params": key}, x, deterministic=True)["params"]
+
+        self._init = jax.jit(jax.vmap(init_one), in_shardings=self.sharding, out_shardings=self.sharding)
+
+    def split_keys(self, splits: np.ndarray) -> tuple[jax.Array, jax.Array]:
+        """(init keys, training keys) for each split, from the seed and the split index alone."""
+        base = jax.random.PRNGKey(self.seed)
+        keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.asarray(splits, jnp.uint32))
+        return (jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys),
+                jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
+
+    def init_params(self, splits: np.ndarray, x_example: np.ndarray) -> Any:
+        init_keys, _ = self.split_keys(splits)
+        gaussian = self._init(self._put(init_keys), self._put(x_example[:, :1]))
+        return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
+
+    def train(self, windows: WindowArrays) -> ChunkResult:
+        """Train every split in `windows` (its length must be a multiple of the device count)."""
+        params = self.init_params(windows.split, windows.x_train)
+        _, train_keys = self.split_keys(windows.split)
+        out = self._train(params, *(self._put(a) for a in (
+            windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
+            windows.x_val, windows.y_val)), self._put(train_keys))
+        out = jax.device_get(out)
+        return ChunkResult(
+            split=windows.split,
+            val_pred=np.asarray(out["val_pred"]),
+            val_var=None if out["val_var"] is None else np.asarray(out["val_var"]),
+            train_pred=np.asarray(out["train_pred"]),
+            epochs_run=np.asarray(out["epochs_run"]),
+            best_epoch=np.asarray(out["best_epoch"]),
+            failed=np.asarray(out["failed"]),
+            train_curve=np.asarray(out["train_curve"]),
+            val_curve=np.asarray(out["val_curve"]),
+        )
+
+    def _put(self, array: Any) -> jax.Array:
+        return jax.device_put(array, self.sharding)
+
+
+def choose_chunk_size(n_splits: int, devices: list[jax.Device], requested: int = 0) -> int:
+    """Splits per compiled call: a multiple of the device count, bounded so memory stays flat.
+
+    On CPU small chunks keep the working set in cache (measured in docs/performance.md); on an
+    accelerator the chunk is as large as its memory comfortably holds.
+    """
+    n_dev = len(devices)
+    if requested:
+        size = requested
+    elif devices[0].platform == "cpu":
+        size = 8 * n_dev
+    else:
+        size = _accelerator_chunk(devices[0])
+    size = min(size, max(n_splits, 1))
+    return max(n_dev, math.ceil(size / n_dev) * n_dev)
+
+
+def _accelerator_chunk(device: jax.Device) -> int:
+    try:
+        limit = device.memory_stats()["bytes_limit"]
+    except Exception:  # some backends report no memory stats
+        limit = 8 * 2**30
+    per_split = 8 * 2**20  # generous: params, Adam moments, best weights, activations of one split
+    return int(max(64, min(8192, limit // 2 // per_split)))

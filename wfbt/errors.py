@@ -1,0 +1,25 @@
+"""User-facing errors: one readable line, exit code 2, never a traceback.
+
+Anything a user can get wrong (a config key, a data file, a strategy name) raises
+`UserError`; the CLI prints its message and exits with 2. Anything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """An error in the user's input: config, data, plugin or command line."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A ' Did you mean 'x'?' suffix for the closest choice, or '' when none is close."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{matches[0]}'?" if matches else ""
+
+
+def known(choices: Iterable[str]) -> str:
+    """A sorted, quoted list of valid choices for an error message."""
+    return ", ".join(f"'{c}'" for c in sorted(choices))

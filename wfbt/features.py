@@ -1,0 +1,82 @@
+"""Model inputs for a batch of splits: scaled lookback windows, built by index arithmetic.
+
+Each split gets its own scaler, fit on its training window only. Training samples are built
+inside the training window; a validation target's inputs are the `lookback` observations just
+before it (the past: they may reach back into the training window, never to the target or later).
+Arrays are padded to a common shape across splits so that one compiled program serves them all;
+`n_train` / `train_len` say how much of each row is real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wfbt import scaling
+from wfbt.splits import SplitPlan
+
+
+@dataclass(frozen=True)
+class WindowArrays:
+    split: np.ndarray  # (S,) split indices
+    train_series: np.ndarray  # (S, W) scaled training window, zero beyond train_len
+    train_len: np.ndarray  # (S,)
+    x_train: np.ndarray  # (S, N, L) float32
+    y_train: np.ndarray  # (S, N) float32
+    n_train: np.ndarray  # (S,) real training samples = train_len - lookback
+    x_val: np.ndarray  # (S, V, L) float32
+    y_val: np.ndarray  # (S, V) float32
+    scaler: scaling.ScalerParams
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+
+def build_windows(
+    values: np.ndarray,
+    plan: SplitPlan,
+    splits: np.ndarray,
+    lookback: int,
+    method: str,
+    window_len: int | None = None,
+) -> WindowArrays:
+    """Windows for `splits` of `plan` over the price `values` (1-D, float64).
+
+    A split that reuses an earlier split's model (`refit_every > 1`) gets that model's training
+    window and scaler, and its own validation window. `window_len` pads the training window to
+    a fixed length (the longest in a chunk by default).
+    """
+    splits = np.asarray(splits, dtype=np.int64)
+    fit_split = plan.refit_from[splits]
+    train_start, train_len = plan.train_start[fit_split], plan.train_len[fit_split]
+    width = int(window_len if window_len is not None else train_len.max())
+    positions = np.arange(width)
+    in_window = positions[None, :] < train_len[:, None]
+    raw_window = values[np.minimum(train_start[:, None] + positions, len(values) - 1)]
+    scaler = scaling.fit(method, raw_window, in_window)
+    train_series = np.where(in_window, scaling.apply(scaler, raw_window), 0.0)
+
+    n_train = train_len - lookback
+    samples = np.arange(width - lookback)
+    sample_rows = train_start[:, None, None] + samples[None, :, None] + np.arange(lookback + 1)
+    train_windows = scaling.apply(scaler, values[np.minimum(sample_rows, len(values) - 1)])
+    train_windows = np.where((samples[None, :] < n_train[:, None])[..., None], train_windows, 0.0)
+
+    val_len = int((plan.val_stop - plan.val_start)[0])
+    val_rows = (plan.val_start[splits][:, None, None] + np.arange(val_len)[None, :, None]
+                - lookback + np.arange(lookback + 1))
+    val_windows = scaling.apply(scaler, values[val_rows])
+
+    f32 = np.float32
+    return WindowArrays(
+        split=splits,
+        train_series=train_series.astype(f32),
+        train_len=train_len,
+        x_train=train_windows[..., :lookback].astype(f32),
+        y_train=train_windows[..., lookback].astype(f32),
+        n_train=n_train,
+        x_val=val_windows[..., :lookback].astype(f32),
+        y_val=val_windows[..., lookback].astype(f32),
+        scaler=scaler,
+    )

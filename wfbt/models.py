@@ -1,0 +1,164 @@
+"""Forecasting models: Flax modules written for ONE split; the engine vmaps them.
+
+`lstm` is the reference network (LSTM 50 with sequences -> dropout 0.3 -> LSTM 50 -> dropout 0.2
+-> Dense 25 -> Dense 1, as Keras builds it: Glorot kernels, orthogonal recurrent kernels, forget
+bias 1). `mlp` is a small dense network on the same lookback window, a cheap learned baseline.
+With `loss = "gaussian_nll"` the head has two outputs: the mean and a softplus variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wfbt.config import ModelConfig
+from wfbt.errors import UserError, did_you_mean, known
+from wfbt.lstm import lstm_sequence
+
+MIN_VARIANCE = 1e-6
+
+
+def forget_bias_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """Zeros, but 1 on the forget gate (Keras' unit_forget_bias): gates are ordered i, f, g, o."""
+    hidden = shape[0] // 4
+    return jnp.zeros(shape, dtype).at[hidden : 2 * hidden].set(1.0)
+
+
+class FusedLSTM(nn.Module):
+    """An LSTM layer with one fused gate matmul; the time loop is `lstm.lstm_sequence`.
+
+    Parameters: `kernel` (F, 4H), `recurrent_kernel` (H, 4H), `bias` (4H), gates i, f, g, o.
+    `orthogonal_init=False` draws the recurrent kernel from a normal distribution instead of
+    orthogonalising it: the engine uses it to initialise many splits inside `vmap` (a batched QR
+    hangs XLA:CPU) and orthogonalises afterwards with `orthogonalize_recurrent`.
+    """
+
+    features: int
+    return_sequences: bool = False
+    orthogonal_init: bool = True
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F)
+        hidden = self.features
+        recurrent_init = nn.initializers.orthogonal() if self.orthogonal_init else nn.initializers.normal(1.0)
+        kernel = self.param("kernel", nn.initializers.glorot_uniform(), (inputs.shape[-1], 4 * hidden))
+        recurrent = self.param("recurrent_kernel", _per_gate(recurrent_init), (hidden, 4 * hidden))
+        bias = self.param("bias", forget_bias_init, (4 * hidden,))
+        gate_inputs = inputs @ kernel + bias  # one matmul for every time step and gate
+        hidden_states = lstm_sequence(gate_inputs, recurrent)  # (B, T, H)
+        return hidden_states if self.return_sequences else hidden_states[:, -1]
+
+
+def _per_gate(init: Callable) -> Callable:
+    """Initialise (H, 4H) as four (H, H) blocks, like Flax's LSTM cells do per gate."""
+
+    def block_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        hidden = shape[0]
+        keys = jax.random.split(key, 4)
+        return jnp.concatenate([init(k, (hidden, hidden), dtype) for k in keys], axis=1)
+
+    return block_init
+
+
+class LSTMForecaster(nn.Module):
+    hidden_size: int = 50
+    num_layers: int = 2
+    dense_size: int = 25
+    dropout: tuple[float, ...] = (0.3, 0.2)
+    n_outputs: int = 1
+    orthogonal_init: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:  # x (B, L)
+        h = x[..., None]
+        for layer in range(self.num_layers):
+            last = layer == self.num_layers - 1
+            h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init)(h)
+            rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
+            h = nn.Dropout(rate, deterministic=deterministic)(h)
+        return _head(h, self.dense_size, self.n_outputs)
+
+
+class MLPForecaster(nn.Module):
+    hidden_size: int = 50
+    num_layers: int = 2
+    dense_size: int = 25
+    dropout: tuple[float, ...] = (0.3, 0.2)
+    n_outputs: int = 1
+    orthogonal_init: bool = True  # no recurrent kernel; kept so every model takes the same fields
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+        h = x
+        for layer in range(self.num_layers):
+            h = nn.relu(nn.Dense(self.hidden_size)(h))
+            rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
+            h = nn.Dropout(rate, deterministic=deterministic)(h)
+        return _head(h, self.dense_size, self.n_outputs)
+
+
+def _head(h: jax.Array, dense_size: int, n_outputs: int) -> jax.Array:
+    """Dense(dense_size) -> Dense(n_outputs), linear like the reference; (B,) or (B, 2)."""
+    if dense_size:
+        h = nn.Dense(dense_size)(h)
+    out = nn.Dense(n_outputs)(h)
+    return out[..., 0] if n_outputs == 1 else out
+
+
+MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster}
+
+
+def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = True) -> nn.Module:
+    if config.name not in MODELS:
+        raise UserError(
+            f"[model] name: unknown model '{config.name}'.{did_you_mean(config.name, MODELS)} "
+            f"Known models: {known(MODELS)}."
+        )
+    return MODELS[config.name](
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        dense_size=config.dense_size,
+        dropout=tuple(config.dropout),
+        n_outputs=n_outputs,
+        orthogonal_init=orthogonal_init,
+    )
+
+
+def split_outputs(out: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """(mean, variance or None) from a model's output."""
+    if out.ndim == 1:
+        return out, None
+    return out[..., 0], jax.nn.softplus(out[..., 1]) + MIN_VARIANCE
+
+
+def orthogonalize_recurrent(params: dict) -> dict:
+    """Replace every stacked (S, H, 4H) `recurrent_kernel` by per-gate orthogonal blocks.
+
+    Done in NumPy on the host, one small QR per (split, gate): deterministic per split whatever
+    the batch, and it avoids the batched QR that hangs inside jit(vmap) on XLA:CPU.
+    """
+
+    def visit(tree: dict) -> dict:
+        out = {}
+        for name, value in tree.items():
+            if isinstance(value, dict):
+                out[name] = visit(value)
+            elif name == "recurrent_kernel":
+                out[name] = jnp.asarray(_orthogonal_blocks(np.asarray(value)))
+            else:
+                out[name] = value
+        return out
+
+    return visit(params)
+
+
+def _orthogonal_blocks(gaussian: np.ndarray) -> np.ndarray:
+    splits, hidden, _ = gaussian.shape
+    blocks = gaussian.reshape(splits, hidden, 4, hidden).transpose(0, 2, 1, 3).astype(np.float64)
+    q, r = np.linalg.qr(blocks)
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    return q.transpose(0, 2, 1, 3).reshape(splits, hidden, 4 * hidden).astype(gaussian.dtype)
