@@ -19,6 +19,7 @@ import polars as pl
 
 from wfbt import rundir, tables
 from wfbt.config import Config, to_toml
+from wfbt.errors import UserError
 from wfbt.data import PriceSeries, load_prices
 from wfbt.engine import Trainer, TrainSettings, choose_chunk_size
 from wfbt.features import build_windows
@@ -54,7 +55,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val)
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
-    model = build_model(config.model, n_outputs)
+    model = _from_config(config, build_model, config.model, n_outputs)
     run_dir = run_directory(config, out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices), overwrite=overwrite)
@@ -75,6 +76,14 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary)
     write_run(results)
     return results
+
+
+def _from_config(config: Config, build, *args):
+    """Build a registry item named in the config; its errors name the config file."""
+    try:
+        return build(*args)
+    except UserError as exc:
+        raise UserError(f"{config.path}: {exc}") from None
 
 
 def experiment_fingerprint(config: Config, prices: PriceSeries) -> str:

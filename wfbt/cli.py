@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from wfbt.errors import UserError
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return _list(console)
     except UserError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         errors.print("interrupted: finished chunks are saved; run the same command again to resume.")

@@ -59,10 +59,9 @@ def pointwise_loss(kind: str, mean: jax.Array, var: jax.Array | None, target: ja
     return 0.5 * (jnp.log(2.0 * jnp.pi * var) + (target - mean) ** 2 / var)
 
 
-def make_train_one_split(model: nn.Module, settings: TrainSettings):
-    """The per-split training function (pure; the engine vmaps it)."""
+def make_loss_and_step(model: nn.Module, settings: TrainSettings):
+    """`loss_fn(params, x, y, weight, key, deterministic)` and one Adam `train_step` for one split."""
     tx = optax.adam(settings.learning_rate, eps=ADAM_EPSILON)
-    restore_best = settings.patience > 0
 
     def loss_fn(params, x, y, weight, key, deterministic):
         out = model.apply({"params": params}, x, deterministic=deterministic, rngs={"dropout": key})
@@ -71,6 +70,19 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
         return jnp.sum(per_point * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
     grad_fn = jax.value_and_grad(loss_fn)
+
+    def train_step(params, opt_state, x, y, weight, key):
+        loss, grads = grad_fn(params, x, y, weight, key, False)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return tx, loss_fn, train_step
+
+
+def make_train_one_split(model: nn.Module, settings: TrainSettings):
+    """The per-split training function (pure; the engine vmaps it)."""
+    tx, loss_fn, train_step = make_loss_and_step(model, settings)
+    restore_best = settings.patience > 0
 
     def train_one_split(params, x_train, y_train, n_train, x_val, y_val, key):
         n_samples = x_train.shape[0]
@@ -92,10 +104,9 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
             def step(carry, inputs):
                 params, opt_state = carry
                 index, weight, step_id = inputs
-                loss, grads = grad_fn(params, x_train[index], y_train[index], weight,
-                                      jax.random.fold_in(epoch_key, step_id + 1), False)
-                updates, new_opt_state = tx.update(grads, opt_state, params)
-                new_params = optax.apply_updates(params, updates)
+                new_params, new_opt_state, loss = train_step(
+                    params, opt_state, x_train[index], y_train[index], weight,
+                    jax.random.fold_in(epoch_key, step_id + 1))
                 take = active & (jnp.sum(weight) > 0)
                 params = _select(take, new_params, params)
                 opt_state = _select(take, new_opt_state, opt_state)

@@ -1,0 +1,90 @@
+"""Engine behaviour: one step, early stopping, determinism, leakage, divergence."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import polars as pl
+
+from conftest import random_walk, write_config, write_prices
+from wfbt.api import run_experiment
+from wfbt.config import ModelConfig, load_config
+from wfbt.engine import TrainSettings, make_loss_and_step
+from wfbt.models import build_model
+
+SMALL = ModelConfig(lookback=6, hidden_size=8, dense_size=4)
+
+
+def _one_step_inputs():
+    model = build_model(SMALL, n_outputs=1)
+    x = jax.random.normal(jax.random.PRNGKey(0), (8, 6))
+    y = jnp.linspace(0.0, 1.0, 8)
+    params = model.init({"params": jax.random.PRNGKey(1)}, x, deterministic=True)["params"]
+    tx, _, step = make_loss_and_step(model, TrainSettings(1, 8, 0.01, 1, "mse"))
+    return step, params, tx.init(params), x, y, jnp.ones(8), jax.random.PRNGKey(2)
+
+
+def test_jit_and_no_jit_train_step_agree():
+    step, *args = _one_step_inputs()
+    jitted = jax.jit(step)(*args)
+    with jax.disable_jit():
+        eager = step(*args)
+    for a, b in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_params_change_after_a_step():
+    step, params, *rest = _one_step_inputs()
+    new_params, _, loss = jax.jit(step)(params, *rest)
+    assert np.isfinite(loss)
+    for old, new in zip(jax.tree.leaves(params), jax.tree.leaves(new_params)):
+        assert not np.allclose(old, new)
+
+
+def test_early_stopping_restores_the_best_epoch(tmp_path, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["train.learning_rate=0.05", "train.epochs=3"])
+    results = run_experiment(config, out_dir=tmp_path / "out")
+    table, curves = results.splits, results.curves
+    assert (table["status"] == "ok").all()
+    for row in table.iter_rows(named=True):
+        split_curve = curves.filter(pl.col("split") == row["split"])
+        best = split_curve["val_loss"].arg_min() + 1
+        assert row["best_epoch"] == best
+        # the restored weights are the best epoch's: their validation MSE is that epoch's loss
+        assert np.isclose(row["val_mse"], split_curve["val_loss"][best - 1], rtol=1e-4)
+        if row["epochs_run"] < 3:  # stopped early: exactly `patience` epochs without improvement
+            assert row["epochs_run"] == best + 1
+    assert (table["epochs_run"] < 3).any(), "lr 0.05 should make some split stop early"
+
+
+def test_same_numbers_whatever_the_chunk_size(tmp_path, tiny_run, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["engine.chunk_size=2"])
+    other = run_experiment(config, out_dir=tmp_path / "out")
+    np.testing.assert_allclose(other.predictions["forecast"], tiny_run.predictions["forecast"], rtol=1e-6)
+    np.testing.assert_allclose(other.splits["train_mse"], tiny_run.splits["train_mse"], rtol=1e-5)
+
+
+def test_no_leakage_perturbing_the_future_keeps_earlier_predictions(tmp_path, tiny_run):
+    plan = tiny_run.plan
+    k = 3
+    values = random_walk()
+    values[plan.val_stop[k]:] *= 3.0  # everything after split k's validation window
+    data = write_prices(tmp_path / "perturbed.csv", values)
+    perturbed = run_experiment(load_config(write_config(tmp_path, data)), out_dir=tmp_path / "out")
+    before = tiny_run.predictions.filter(pl.col("split") <= k)
+    after = perturbed.predictions.filter(pl.col("split") <= k)
+    np.testing.assert_array_equal(after["forecast"], before["forecast"])
+    later = perturbed.predictions.filter(pl.col("split") == k + 2)["forecast"]
+    assert not np.allclose(later, tiny_run.predictions.filter(pl.col("split") == k + 2)["forecast"])
+
+
+def test_a_diverging_split_is_marked_failed_and_the_run_goes_on(tmp_path):
+    values = random_walk()
+    values[47] = 1e30  # in split 3's training window only: its loss overflows
+    data = write_prices(tmp_path / "spike.csv", values)
+    config = load_config(write_config(tmp_path, data), ["scaling.method='none'", "splits.max_splits=4"])
+    results = run_experiment(config, out_dir=tmp_path / "out")
+    status = results.splits["status"].to_list()
+    assert "failed" in status and "ok" in status
+    assert results.summary["splits"]["failed"] == status.count("failed")
+    failed = results.splits.filter(pl.col("status") == "failed")
+    assert failed["val_mse"].is_nan().all()

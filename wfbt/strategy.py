@@ -1,0 +1,392 @@
+"""Strategy plugins: turn forecasts into target positions, seeing only the past.
+
+A strategy is a small class: typed, defaulted parameters declared as class attributes, and ONE
+vectorized method `positions(forecast, history)`. The framework builds `history` from prices
+strictly before each forecast date, so a strategy cannot look ahead even by mistake.
+Strategies are found by name: a built-in, a file `strategies/x.py:Name`, or an installed
+package's entry point in the group `wfbt.strategies`. See docs/strategies.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import sys
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from wfbt.errors import UserError, did_you_mean, known
+
+ENTRY_POINT_GROUP = "wfbt.strategies"
+PARAMETER_TYPES = (bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class History:
+    """The observed past before each forecast date; arrays are read-only.
+
+    last:   (n,)   the last observed price before the date being forecast (time t-1).
+    window: (n, k) the k most recent observed prices up to and including t-1, oldest first;
+            left-padded with NaN where fewer than k prices precede the date.
+    """
+
+    last: np.ndarray
+    window: np.ndarray
+
+
+class Strategy:
+    """Base class of every strategy; subclass it, declare parameters, implement `positions`.
+
+    Parameters are annotated class attributes with a default, of type bool, int, float or str:
+
+        class Band(Strategy):
+            band_pct: float = 0.5
+
+    Class settings (not parameters): `long_only = True` restricts positions to [0, 1] instead of
+    [-1, 1]; `lookback = k` sets the width of `history.window` (default 20). Instances are frozen.
+    """
+
+    long_only: ClassVar[bool] = False
+    lookback: ClassVar[int] = 20
+
+    def __init__(self, **params: Any) -> None:
+        for name, value in bind_parameters(type(self), params).items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen; pass parameters to the constructor")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in parameter_values(self).items())
+        return f"{type(self).__name__}({args})"
+
+    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
+        """Target positions (n,) for forecasts (n,): in [-1, 1], or [0, 1] when long_only."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declared strategy parameter."""
+
+    name: str
+    type: type
+    default: Any
+
+
+def strategy_parameters(cls: type[Strategy]) -> dict[str, Parameter]:
+    """The parameters a strategy class declares, checked: each typed, supported and defaulted."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # an annotation that does not resolve is the plugin author's mistake
+        raise UserError(f"strategy {cls.__name__}: cannot read its parameter annotations ({exc})") from exc
+    attributes = _class_attributes(cls)
+    params = {}
+    for name, hint in hints.items():
+        if name.startswith("_") or hint is ClassVar or typing.get_origin(hint) is ClassVar:
+            continue
+        where = f"strategy {cls.__name__} parameter '{name}'"
+        if name == "positions":
+            raise UserError(f"{where}: the name 'positions' is reserved for the method; rename it")
+        if hint not in PARAMETER_TYPES:
+            raise UserError(f"{where}: type {hint!r} is not supported; use bool, int, float or str")
+        if name not in attributes:
+            raise UserError(f"{where} has no default; declare it as `{name}: {hint.__name__} = ...`")
+        default = _coerce(attributes[name], hint)
+        if default is None:
+            raise UserError(f"{where}: default {attributes[name]!r} is not a {hint.__name__}")
+        params[name] = Parameter(name, hint, default)
+    return params
+
+
+def _class_attributes(cls: type) -> dict[str, Any]:
+    """Class attributes along the MRO, a subclass's value winning (as attribute lookup does)."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(vars(klass))
+    return found
+
+
+def _coerce(value: Any, expected: type) -> Any:
+    """`value` as `expected`, or None when it is the wrong type (int is a float; bool is no int)."""
+    if isinstance(value, bool) != (expected is bool):
+        return None
+    if expected is float and isinstance(value, int | float):
+        return float(value)
+    return value if isinstance(value, expected) else None
+
+
+def bind_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults overridden by the `[strategy]` table's values, each checked against its type."""
+    declared = strategy_parameters(cls)
+    for key in raw:
+        if key not in declared:
+            valid = f"valid parameters: {known(declared)}" if declared else "it takes no parameters"
+            raise UserError(
+                f"[strategy] {key}: unknown parameter of strategy {cls.__name__}."
+                f"{did_you_mean(key, declared)} ({valid})"
+            )
+    values = {}
+    for name, param in declared.items():
+        value = raw.get(name, param.default)
+        coerced = _coerce(value, param.type)
+        if coerced is None:
+            raise UserError(
+                f"[strategy] {name}: expected {param.type.__name__}, got {type(value).__name__} ({value!r})"
+            )
+        values[name] = coerced
+    return values
+
+
+def parameter_values(strategy: Strategy) -> dict[str, Any]:
+    """The parameter values of a strategy instance, e.g. for summary.json."""
+    return {name: getattr(strategy, name) for name in strategy_parameters(type(strategy))}
+
+
+# ---------------------------------------------------------------- history and positions
+
+
+def comparable_dates(values: Any) -> np.ndarray:
+    """Dates as comparable numpy values: datetime64[ns] for dates and datetimes (numpy, polars,
+    or Python objects), so Date and Datetime columns compare; plain numbers are kept as given."""
+    array = np.asarray(values)
+    return array.astype("datetime64[ns]") if array.dtype.kind in "MO" else array
+
+
+def build_history(forecast_dates: Any, price_dates: Any, price_values: Any, lookback: int) -> History:
+    """The past of each forecast date: only prices dated strictly before it can enter.
+
+    `searchsorted(side="left")` counts the prices dated < t, and the window is the `lookback`
+    prices just before that count, so the price at t (the value being forecast) never enters.
+    """
+    if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1:
+        raise UserError(f"strategy lookback must be an integer >= 1, got {lookback!r}")
+    dates = comparable_dates(price_dates)
+    prices = np.asarray(price_values, dtype=float)
+    if dates.shape != prices.shape or dates.ndim != 1:
+        raise ValueError(f"price dates {dates.shape} and values {prices.shape} must be matching 1-d arrays")
+    if np.any(dates[1:] <= dates[:-1]):
+        raise ValueError("price dates must be strictly increasing")
+    n_before = np.searchsorted(dates, comparable_dates(forecast_dates), side="left")
+    padded = np.concatenate([np.full(lookback, np.nan), prices])  # prices[j] sits at padded[j + k]
+    window = padded[n_before[:, None] + np.arange(lookback)[None, :]]
+    last = window[:, -1].copy()
+    window.flags.writeable = False
+    last.flags.writeable = False
+    return History(last=last, window=window)
+
+
+def compute_positions(strategy: Strategy, forecast: np.ndarray, history: History) -> np.ndarray:
+    """Call the strategy and check its answer: shape (n,), finite, inside its allowed range."""
+    name = type(strategy).__name__
+    forecast = np.array(forecast, dtype=float)
+    forecast.flags.writeable = False
+    n = forecast.shape[0]
+    try:
+        returned = strategy.positions(forecast, history)
+    except Exception as exc:  # a plugin's bug is the user's to fix: say where it happened
+        raise UserError(f"strategy {name}.positions raised {type(exc).__name__}: {exc}") from exc
+    try:
+        positions = np.asarray(returned, dtype=float)
+    except (TypeError, ValueError) as exc:
+        kind = type(returned).__name__
+        raise UserError(f"strategy {name} returned {kind}, not an array of numbers") from exc
+    if positions.shape != (n,):
+        raise UserError(
+            f"strategy {name} returned shape {positions.shape} for {n} forecasts; expected ({n},)"
+        )
+    bad = ~np.isfinite(positions)
+    if bad.any():
+        raise UserError(
+            f"strategy {name} returned {bad.sum()} NaN/inf positions (first at row {np.argmax(bad)}); "
+            "return 0 (flat) where it cannot decide"
+        )
+    low = 0.0 if strategy.long_only else -1.0
+    outside = (positions < low) | (positions > 1.0)
+    if outside.any():
+        row = int(np.argmax(outside))
+        note = " (long_only = True)" if strategy.long_only else ""
+        raise UserError(
+            f"strategy {name} returned positions outside [{low:g}, 1]{note}: {positions[row]:g} at row {row}"
+        )
+    return positions
+
+
+# ---------------------------------------------------------------- built-ins
+
+
+class LongShort(Strategy):
+    """Long when the forecast is above the last price, short when below, flat when equal."""
+
+    lookback = 1
+
+    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
+        return np.sign(forecast - history.last)
+
+
+class LongOnly(Strategy):
+    """Long when the forecast exceeds the last price by more than `threshold` (a fraction), else flat."""
+
+    long_only = True
+    lookback = 1
+    threshold: float = 0.0
+
+    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
+        return np.where(forecast > history.last * (1.0 + self.threshold), 1.0, 0.0)
+
+
+class Threshold(Strategy):
+    """Long above, short below a dead band of `band_pct` percent around the last price, else flat."""
+
+    lookback = 1
+    band_pct: float = 0.5
+
+    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
+        band = self.band_pct / 100.0
+        long = forecast > history.last * (1.0 + band)
+        short = forecast < history.last * (1.0 - band)
+        return np.where(long, 1.0, np.where(short, -1.0, 0.0))
+
+
+BUILTINS: dict[str, type[Strategy]] = {"long_short": LongShort, "long_only": LongOnly, "threshold": Threshold}
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def load_strategy(name: str, params: Mapping[str, Any], search_dirs: Sequence[Path]) -> Strategy:
+    """The strategy named in `[strategy] name`, built with the table's other keys as parameters.
+
+    `name` is a built-in, a file `path/to/file.py:ClassName` (relative paths are tried against
+    each of `search_dirs` in order), or an entry point in the group `wfbt.strategies`.
+    """
+    if ".py:" in name or name.endswith(".py"):
+        cls = _class_from_file(name, search_dirs)
+    elif name in BUILTINS:
+        cls = BUILTINS[name]
+    else:
+        cls = _class_from_entry_point(name)
+    _check_strategy_class(cls, name)
+    return cls(**params)
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _class_from_entry_point(name: str) -> Any:
+    entry_points = _entry_points()
+    if name not in entry_points:
+        choices = [*BUILTINS, *entry_points]
+        raise UserError(
+            f"[strategy] name: unknown strategy '{name}'.{did_you_mean(name, choices)} "
+            f"Known: {known(choices)}; or give a file as 'strategies/file.py:ClassName'"
+        )
+    try:
+        return entry_points[name].load()
+    except Exception as exc:
+        raise UserError(
+            f"[strategy] name: entry point '{name}' ({entry_points[name].value}) failed to load: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _class_from_file(spec: str, search_dirs: Sequence[Path]) -> Any:
+    path_text, _, class_name = spec.rpartition(":")
+    if not path_text.endswith(".py") or not class_name.isidentifier():
+        file_part = path_text if path_text.endswith(".py") else spec
+        raise UserError(f"[strategy] name: '{spec}' names no class; write it as '{file_part}:ClassName'")
+    relative = not Path(path_text).is_absolute()
+    candidates = [Path(d) / path_text for d in search_dirs] if relative else [Path(path_text)]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        looked = ", ".join(str(p) for p in candidates)
+        raise UserError(f"[strategy] name: strategy file '{path_text}' not found (looked at: {looked})")
+    module = _import_file(path)
+    if class_name not in vars(module):
+        defined = [
+            k for k, v in vars(module).items() if _is_strategy_class(v) and v.__module__ == module.__name__
+        ]
+        raise UserError(
+            f"[strategy] name: no class '{class_name}' in {path}.{did_you_mean(class_name, defined)} "
+            f"Strategies defined there: {known(defined) or 'none'}"
+        )
+    return vars(module)[class_name]
+
+
+def _import_file(path: Path) -> Any:
+    """Import a plugin file under a private module name, so its annotations resolve."""
+    resolved = path.resolve()
+    module_name = f"_wfbt_strategy_{resolved.stem}_{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
+    module_spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if module_spec is None or module_spec.loader is None:
+        raise UserError(f"[strategy] name: cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UserError(
+            f"[strategy] name: strategy file {path} raised {type(exc).__name__} on import: {exc}"
+        ) from exc
+    return module
+
+
+def _is_strategy_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, Strategy) and obj is not Strategy
+
+
+def _check_strategy_class(cls: Any, name: str) -> None:
+    """A clear error for an object that is not a usable Strategy subclass."""
+    if not _is_strategy_class(cls):
+        raise UserError(
+            f"[strategy] name: '{name}' is {cls!r}, not a subclass of wfbt.strategy.Strategy"
+        )
+    if cls.positions is Strategy.positions:
+        raise UserError(
+            f"strategy {cls.__name__} ('{name}') does not define positions(self, forecast, history)"
+        )
+
+
+# ---------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """What `wfbt list` shows about one strategy."""
+
+    name: str
+    source: str  # "built-in" or "entry point (<distribution>)"
+    summary: str  # first line of the docstring, or why it could not be loaded
+    parameters: tuple[Parameter, ...]
+    long_only: bool
+    lookback: int
+
+
+def _info(name: str, source: str, cls: type[Strategy]) -> StrategyInfo:
+    doc_lines = (cls.__doc__ or "").strip().splitlines()
+    summary = doc_lines[0] if doc_lines else ""
+    params = tuple(strategy_parameters(cls).values())
+    return StrategyInfo(name, source, summary, params, bool(cls.long_only), int(cls.lookback))
+
+
+def available_strategies() -> list[StrategyInfo]:
+    """Built-ins, then installed entry points; a plugin that fails to load is listed with why."""
+    infos = [_info(name, "built-in", cls) for name, cls in BUILTINS.items()]
+    for name, entry_point in sorted(_entry_points().items()):
+        dist = entry_point.dist.name if entry_point.dist is not None else "unknown package"
+        source = f"entry point ({dist})"
+        try:
+            cls = _class_from_entry_point(name)
+            _check_strategy_class(cls, name)
+            infos.append(_info(name, source, cls))
+        except UserError as exc:
+            infos.append(StrategyInfo(name, source, f"cannot load: {exc}", (), False, 0))
+    return infos
