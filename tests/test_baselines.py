@@ -235,7 +235,7 @@ def test_baseline_forecasts_returns_requested_names_in_order():
 
 def test_unknown_baseline_is_a_user_error_with_a_suggestion():
     chunk = make_chunk(toy_series(), **ROLLING)
-    with pytest.raises(UserError, match=r"Unknown baseline 'lineer'\. Did you mean 'linear'\?"):
+    with pytest.raises(UserError, match=r"unknown baseline 'lineer'\. Did you mean 'linear'\?"):
         baseline_forecasts(["naive", "lineer"], **chunk)
     with pytest.raises(UserError, match="Known baselines: 'drift', 'linear', 'mean', 'naive'"):
         baseline_forecasts(["arima"], **chunk)

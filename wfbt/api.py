@@ -23,7 +23,11 @@ from wfbt.errors import UserError
 from wfbt.data import PriceSeries, load_prices
 from wfbt.engine import Trainer, TrainSettings, choose_chunk_size
 from wfbt.features import build_windows
+from wfbt.baselines import check_baseline_names
 from wfbt.models import build_model
+from wfbt.pnl import StrategyResult, run_strategy
+from wfbt.strategy import load_strategy, parameter_values
+from wfbt.summary import device_facts, run_summary
 from wfbt.splits import SplitPlan, split_plan
 
 
@@ -37,6 +41,7 @@ class Results:
     predictions: pl.DataFrame  # one row per (split, validation date)
     curves: pl.DataFrame  # one row per (split, epoch)
     summary: dict[str, Any] = field(default_factory=dict)
+    strategy: StrategyResult | None = None  # P&L, when the config has a [strategy] table
 
 
 ProgressFn = Callable[[int, int], None]  # (splits done, splits in all)
@@ -56,24 +61,38 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
     model = _from_config(config, build_model, config.model, n_outputs)
+    baselines = _from_config(config, check_baseline_names, config.evaluation.baselines)
+    strategy = None
+    if config.strategy is not None:
+        strategy = _from_config(config, load_strategy, config.strategy.name, config.strategy.params, config.base_dirs)
     run_dir = run_directory(config, out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices), overwrite=overwrite)
+    store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines), overwrite=overwrite)
 
     devices = jax.devices()
     if config.engine.devices:
         devices = devices[: config.engine.devices]
-    trained = _train_missing(config, prices, plan, model, n_outputs, devices, store, progress)
+    trained = _train_missing(config, prices, plan, model, n_outputs, devices, store, baselines, progress)
     per_split = store.load()
 
     splits_table = tables.splits_table(per_split, plan, prices)
     predictions = tables.predictions_table(per_split, plan, prices)
     curves = tables.curves_table(per_split)
-    summary = tables.summary(
+    strategy_result = None
+    if strategy is not None:
+        strategy_result = run_strategy(strategy, predictions, prices.dates, prices.values,
+                                       config.strategy.cost_bps, config.strategy.slippage_bps)
+    summary = run_summary(
         config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
-        curves=curves, devices=devices, trained=trained, seconds=time.perf_counter() - started,
+        curves=curves, baselines=baselines, device=device_facts(devices), trained=trained,
+        seconds=time.perf_counter() - started,
     )
-    results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary)
+    if strategy_result is not None:
+        summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
+                               "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,
+                               "figures": strategy_result.figures, "buy_hold": strategy_result.buy_hold}
+    results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
+                      strategy_result)
     write_run(results)
     return results
 
@@ -86,9 +105,9 @@ def _from_config(config: Config, build, *args):
         raise UserError(f"{config.path}: {exc}") from None
 
 
-def experiment_fingerprint(config: Config, prices: PriceSeries) -> str:
+def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[str]) -> str:
     """What determines every split's numbers: not the output folder, chunking or split count."""
-    parts = [repr(getattr(config, name)) for name in ("model", "train", "scaling")]
+    parts = [repr(getattr(config, name)) for name in ("model", "train", "scaling")] + baselines
     splits = config.splits
     parts.append(repr((splits.mode, splits.train, splits.val, splits.step, splits.gap, splits.refit_every)))
     parts.append(config.data.target)
@@ -96,7 +115,8 @@ def experiment_fingerprint(config: Config, prices: PriceSeries) -> str:
 
 
 def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, n_outputs: int,
-                   devices: list, store: rundir.PartialStore, progress: ProgressFn | None) -> dict[str, Any]:
+                   devices: list, store: rundir.PartialStore, baselines: list[str],
+                   progress: ProgressFn | None) -> dict[str, Any]:
     done = store.load()
     done_ids = set() if done is None else set(done["split"].tolist())
     todo = np.array([s for s in range(len(plan)) if s not in done_ids], dtype=np.int64)
@@ -118,7 +138,7 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
         width = _bucket(int(plan.train_len[plan.refit_from[padded]].max()), config.splits.train)
         windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
         result = trainer.train(windows)
-        store.save(tables.evaluate_chunk(windows, result, prices.values, plan, len(ids)))
+        store.save(tables.evaluate_chunk(windows, result, prices.values, plan, len(ids), baselines))
         if first == 0:
             first_chunk_seconds = time.perf_counter() - started
         if progress:
@@ -142,6 +162,9 @@ def write_run(results: Results) -> None:
     rundir.write_csv_atomic(out / "splits.csv", results.splits)
     rundir.write_csv_atomic(out / "predictions.csv", results.predictions)
     rundir.write_csv_atomic(out / "curves.csv", results.curves)
+    if results.strategy is not None:
+        rundir.write_csv_atomic(out / "equity.csv", results.strategy.equity)
+        rundir.write_csv_atomic(out / "pnl_splits.csv", results.strategy.per_split)
     rundir.write_json_atomic(out / "summary.json", results.summary)
     rundir.write_text_atomic(out / "config.toml", to_toml(
         config, data_source=results.prices.source, out_dir=str(out.resolve())))

@@ -180,7 +180,7 @@ def check_baseline_names(names: Iterable[str]) -> list[str]:
     for name in names:
         if name not in BASELINES:
             raise UserError(
-                f"Unknown baseline '{name}'.{did_you_mean(name, BASELINES)}"
+                f"[evaluation] baselines: unknown baseline '{name}'.{did_you_mean(name, BASELINES)}"
                 f" Known baselines: {known(BASELINES)}."
             )
     return names

@@ -17,59 +17,59 @@ import jax.numpy as jnp
 from jax import lax
 
 
-def _cell(gate_pre: jax.Array, c_prev: jax.Array) -> tuple[jax.Array, ...]:
-    i, f, g, o = jnp.split(gate_pre, 4, axis=-1)
-    i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
-    c = f * c_prev + i * g
-    h = o * jnp.tanh(c)
-    return h, c, i, f, g, o
+def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: bool):
+    """Run the recurrence; optionally keep, per step, the local derivatives the backward needs.
 
-
-def _forward(gate_inputs: jax.Array, recurrent: jax.Array):
+    Keeping `(g·i(1-i), c_prev·f(1-f), i(1-g²), o(1-tanh²c), tanh c·o(1-o), f)` instead of the raw
+    gates makes the backward step a few multiplies: no transcendental is recomputed there.
+    """
     batch, hidden = gate_inputs.shape[0], recurrent.shape[0]
     zeros = jnp.zeros((batch, hidden), gate_inputs.dtype)
 
     def step(carry, gx_t):
         h_prev, c_prev = carry
-        h, c, i, f, g, o = _cell(gx_t + h_prev @ recurrent, c_prev)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+        i, f, g, o = jnp.split(gx_t + h_prev @ recurrent, 4, axis=-1)
+        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+        c = f * c_prev + i * g
+        tanh_c = jnp.tanh(c)
+        h = o * tanh_c
+        if not keep_derivatives:
+            return (h, c), h
+        local = jnp.concatenate(
+            [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), o * (1 - tanh_c * tanh_c),
+             tanh_c * o * (1 - o), f], axis=-1)
+        return (h, c), (h, local)
 
-    _, (hs, cs, gates) = lax.scan(step, (zeros, zeros), jnp.swapaxes(gate_inputs, 0, 1), unroll=1)
-    return hs, cs, gates  # time-major: (T, B, H), (T, B, H), (T, B, 4H)
+    _, out = lax.scan(step, (zeros, zeros), jnp.swapaxes(gate_inputs, 0, 1), unroll=1)
+    return out  # time-major: hs (T, B, H) [, local derivatives (T, B, 6H)]
 
 
 @jax.custom_vjp
 def lstm_sequence(gate_inputs: jax.Array, recurrent: jax.Array) -> jax.Array:
-    hs, _, _ = _forward(gate_inputs, recurrent)
-    return jnp.swapaxes(hs, 0, 1)
+    return jnp.swapaxes(_forward(gate_inputs, recurrent, False), 0, 1)
 
 
 def _lstm_fwd(gate_inputs, recurrent):
-    hs, cs, gates = _forward(gate_inputs, recurrent)
-    return jnp.swapaxes(hs, 0, 1), (hs, cs, gates, recurrent)
+    hs, local = _forward(gate_inputs, recurrent, True)
+    return jnp.swapaxes(hs, 0, 1), (hs, local, recurrent)
 
 
 def _lstm_bwd(residuals, d_hs):
-    hs, cs, gates, recurrent = residuals
+    hs, local, recurrent = residuals
     zeros = jnp.zeros_like(hs[0])
-    c_prev = jnp.concatenate([zeros[None], cs[:-1]], axis=0)
     h_prev = jnp.concatenate([zeros[None], hs[:-1]], axis=0)
     recurrent_t = recurrent.T
 
     def step(carry, xs):
         dh_next, dc_next = carry
-        dh_out, c, cp, gate = xs
-        i, f, g, o = jnp.split(gate, 4, axis=-1)
+        dh_out, local_t = xs
+        di, df, dg, dc_from_h, do, forget = jnp.split(local_t, 6, axis=-1)
         dh = dh_out + dh_next
-        tanh_c = jnp.tanh(c)
-        dc = dc_next + dh * o * (1.0 - tanh_c**2)
-        d_gate = jnp.concatenate(
-            [dc * g * i * (1.0 - i), dc * cp * f * (1.0 - f), dc * i * (1.0 - g**2), dh * tanh_c * o * (1.0 - o)],
-            axis=-1,
-        )
-        return (d_gate @ recurrent_t, dc * f), d_gate
+        dc = dc_next + dh * dc_from_h
+        d_gate = jnp.concatenate([dc * di, dc * df, dc * dg, dh * do], axis=-1)
+        return (d_gate @ recurrent_t, dc * forget), d_gate
 
-    _, d_gates = lax.scan(step, (zeros, zeros), (jnp.swapaxes(d_hs, 0, 1), cs, c_prev, gates), reverse=True)
+    _, d_gates = lax.scan(step, (zeros, zeros), (jnp.swapaxes(d_hs, 0, 1), local), reverse=True)
     d_recurrent = jnp.einsum("tbh,tbk->hk", h_prev, d_gates)  # one matmul over all steps
     return jnp.swapaxes(d_gates, 0, 1), d_recurrent
 
@@ -79,5 +79,4 @@ lstm_sequence.defvjp(_lstm_fwd, _lstm_bwd)
 
 def lstm_sequence_reference(gate_inputs: jax.Array, recurrent: jax.Array) -> jax.Array:
     """The same function, differentiated by JAX's autodiff (for tests and benchmarks)."""
-    hs, _, _ = _forward(gate_inputs, recurrent)
-    return jnp.swapaxes(hs, 0, 1)
+    return jnp.swapaxes(_forward(gate_inputs, recurrent, False), 0, 1)

@@ -18,7 +18,8 @@ SCALED = ("mse", "rmse", "mae", "r2", "ev")
 PRICE = ("mse_price", "rmse_price", "mae_price", "mape")
 
 
-def fmt(value: Any, digits: int = 5) -> str:
+def fmt(value: Any, digits: int = 4) -> str:
+    """Numbers for tables: `digits` significant digits, scientific when tiny or huge."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -30,7 +31,8 @@ def fmt(value: Any, digits: int = 5) -> str:
             return "nan"
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.{digits - 1}e}"
-        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{max(digits - 2, 2)}f}"
+        text = f"{value:.{digits}g}"
+        return f"{value:,.2f}" if abs(value) >= 10 ** digits else text
     return str(value)
 
 
@@ -75,6 +77,14 @@ def pooled_table(pooled: Mapping[str, float]) -> Table:
     return table
 
 
+COMPARED_TITLES = {
+    "val_rmse_price": "Validation RMSE (price units) per split",
+    "val_mae_price": "Validation MAE (price units) per split",
+    "val_r2": "Validation R² (scaled) per split",
+    "val_dir_acc": "Direction accuracy per split",
+}
+
+
 def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     console.print(facts_table(summary))
     console.print(pooled_table(summary["pooled"]))
@@ -82,7 +92,72 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     console.print(describe_table("Per-split validation metrics (scaled)", summary["describe"]["val"], SCALED))
     console.print(describe_table("Per-split validation metrics (price units; MAPE in %)", summary["describe"]["val"], PRICE))
     epochs = summary["epochs"]
-    console.print(f"epochs run: median {fmt(epochs['run']['50%'])}, best epoch: median {fmt(epochs['best']['50%'])}")
+    console.print(f"epochs run: median {epochs['run']['50%']:g}, best epoch: median {epochs['best']['50%']:g}")
+    console.print(curves_table(summary["curves"]))
+    if summary.get("baselines"):
+        for metric, title in COMPARED_TITLES.items():
+            console.print(forecasters_table(title, summary["compare"][metric]))
+        console.print(baseline_tests_table(summary))
+    if "coverage" in summary:
+        console.print("Gaussian interval coverage on validation points: "
+                      + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items()))
+    if "strategy" in summary:
+        console.print(strategy_table(summary["strategy"]))
+    if "next_forecast" in summary:
+        console.print(next_forecast_text(summary["next_forecast"]))
+
+
+def curves_table(curves: Mapping[str, list]) -> Table:
+    table = Table(title="Loss per epoch over splits: median [25%, 75%]", title_justify="left")
+    for column in ("epoch", "splits training", "train loss", "validation loss"):
+        table.add_column(column, justify="right")
+    for i, epoch in enumerate(curves["epoch"]):
+        band = [f"{fmt(curves[f'{c}_median'][i])} [{fmt(curves[f'{c}_q25'][i])}, {fmt(curves[f'{c}_q75'][i])}]"
+                for c in ("train_loss", "val_loss")]
+        table.add_row(str(epoch), str(curves["splits"][i]), *band)
+    return table
+
+
+def forecasters_table(title: str, by_forecaster: Mapping[str, Mapping[str, float]]) -> Table:
+    """One row per forecaster (the model, then each baseline), describe() columns."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("forecaster", style="bold", min_width=10, no_wrap=True)
+    for stat in STATS:
+        table.add_column(stat, justify="right")
+    for who, stats in by_forecaster.items():
+        table.add_row(who, *(fmt(stats[s]) for s in STATS))
+    return table
+
+
+def baseline_tests_table(summary: Mapping[str, Any]) -> Table:
+    points = summary["dm_points"]
+    table = Table(title=f"Model vs baselines: one-step forecasts {points['first_date']} .. {points['last_date']} "
+                        "(Diebold-Mariano, squared error, HLN-corrected; negative = model better)",
+                  title_justify="left")
+    for column in ("baseline", "splits model beats (val MSE)", "DM statistic", "p-value", "points"):
+        table.add_column(column, justify="right")
+    for name in summary["baselines"]:
+        dm = summary["dm_test"][name]
+        table.add_row(name, fmt(summary["model_beats_share"][name]), fmt(dm["statistic"]), fmt(dm["p_value"]),
+                      fmt(dm["n"]))
+    return table
+
+
+def strategy_table(strategy: Mapping[str, Any]) -> Table:
+    from wfbt.pnl import pnl_table
+
+    table = pnl_table(strategy["figures"], strategy["buy_hold"])
+    params = ", ".join(f"{k}={v}" for k, v in strategy["params"].items())
+    table.title = (f"Strategy {strategy['name']}({params}) vs buy-and-hold, costs {strategy['cost_bps']:g} bps"
+                   f" + slippage {strategy['slippage_bps']:g} bps")
+    table.title_justify = "left"
+    return table
+
+
+def next_forecast_text(forecast: Mapping[str, Any]) -> str:
+    return (f"Next point {forecast['date']} (after the last observation {forecast['last_date']}, "
+            f"{fmt(forecast['last_value'])}): forecast {fmt(forecast['last_window'])} from the last window; "
+            f"{fmt(forecast['average'])} averaged over the last {forecast['windows']} windows.")
 
 
 def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Table:

@@ -6,31 +6,35 @@ partial store saves); the table functions below turn all of them into the contra
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
+from collections.abc import Sequence
 from typing import Any
 
-import jax
 import numpy as np
 import polars as pl
 
 from wfbt import scaling
-from wfbt.config import Config
 from wfbt.data import PriceSeries
 from wfbt.engine import ChunkResult
-from wfbt.evaluation import describe
+from wfbt.baselines import BASELINES, baseline_forecasts
+from wfbt.evaluation import dir_acc, up_scores
 from wfbt.features import WindowArrays
 from wfbt.metrics import PRICE, SCALED, price_metrics, regression_metrics
 from wfbt.splits import SplitPlan
 
 METRIC_COLUMNS = ([f"train_{m}" for m in SCALED] + [f"val_{m}" for m in SCALED]
                   + ["val_mse_price", "val_rmse_price", "val_mae_price", "val_mape"])
-LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "polars", "rich")
+MODEL_EXTRA_COLUMNS = ["val_dir_acc", "val_up_precision", "val_up_recall", "val_up_f1"]
+BASELINE_COLUMNS = ["val_mse", "val_rmse_price", "val_mae_price", "val_dir_acc", "val_r2"]
+BASELINE_INPUTS = ("train_series", "train_len", "x_train", "y_train", "n_train", "x_val", "y_val")
 
 
 def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarray, plan: SplitPlan,
-                   n_real: int) -> dict[str, np.ndarray]:
-    """Per-split metrics and price-unit forecasts for the first `n_real` splits of a chunk."""
+                   n_real: int, baselines: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Per-split metrics and price-unit forecasts for the first `n_real` splits of a chunk.
+
+    The baselines forecast the same validation targets from the same scaled windows, so every
+    forecaster is scored on identical splits, scaling and points.
+    """
     keep = slice(0, n_real)
     splits = windows.split[keep]
     scaler = scaling.ScalerParams(windows.scaler.offset[keep], windows.scaler.scale[keep])
@@ -55,6 +59,19 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     out["val_forecast"] = np.where(failed[:, None], np.nan, forecast)
     if result.val_var is not None:
         out["val_std"] = np.sqrt(result.val_var[keep].astype(np.float64)) * scaler.scale[:, None]
+    last = out["val_last"]
+    out["val_dir_acc"] = dir_acc(actual, out["val_forecast"], last)
+    for name, value in up_scores(actual, out["val_forecast"], last).items():
+        out[f"val_up_{name}"] = value
+    arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS}
+    for name, scaled_forecast in baseline_forecasts(baselines, **arrays).items():
+        base_forecast = scaling.invert(scaler, scaled_forecast.astype(np.float64))
+        scaled_metrics = regression_metrics(windows.y_val[keep], scaled_forecast)
+        price = price_metrics(actual, base_forecast)
+        out[f"{name}_val_mse"], out[f"{name}_val_r2"] = scaled_metrics["mse"], scaled_metrics["r2"]
+        out[f"{name}_val_rmse_price"], out[f"{name}_val_mae_price"] = price["rmse_price"], price["mae_price"]
+        out[f"{name}_val_dir_acc"] = dir_acc(actual, base_forecast, last)
+        out[f"{name}_forecast"] = base_forecast
     out["epochs_run"], out["best_epoch"], out["failed"] = result.epochs_run[keep], result.best_epoch[keep], failed
     out["train_curve"], out["val_curve"] = result.train_curve[keep], result.val_curve[keep]
     return out
@@ -72,8 +89,15 @@ def splits_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: Pric
         "best_epoch": per_split["best_epoch"],
         "status": np.where(per_split["failed"], "failed", "ok"),
     }
-    columns.update({name: per_split[name] for name in METRIC_COLUMNS})
+    columns.update({name: per_split[name] for name in METRIC_COLUMNS + MODEL_EXTRA_COLUMNS})
+    for name in baseline_names(per_split):
+        columns.update({f"{name}_{c}": per_split[f"{name}_{c}"] for c in BASELINE_COLUMNS})
     return pl.DataFrame(columns)
+
+
+def baseline_names(per_split: dict[str, np.ndarray]) -> list[str]:
+    """The baselines present in saved per-split results, in registry order."""
+    return [name for name in BASELINES if f"{name}_forecast" in per_split]
 
 
 def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries) -> pl.DataFrame:
@@ -89,6 +113,8 @@ def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices:
     }
     if "val_std" in per_split:
         columns["forecast_std"] = per_split["val_std"].ravel()
+    for name in baseline_names(per_split):
+        columns[f"{name}_forecast"] = per_split[f"{name}_forecast"].ravel()
     return pl.DataFrame(columns)
 
 
@@ -102,48 +128,3 @@ def curves_table(per_split: dict[str, np.ndarray]) -> pl.DataFrame:
         "val_loss": val.ravel().astype(np.float64),
     })
     return frame.filter(pl.col("epoch") <= pl.lit(np.repeat(per_split["epochs_run"], epochs)))
-
-
-def pooled(predictions: pl.DataFrame) -> dict[str, float]:
-    """Price-unit metrics over every validation point of every successful split."""
-    ok = predictions.filter(pl.col("forecast").is_finite())
-    actual, forecast = ok["actual"].to_numpy()[None], ok["forecast"].to_numpy()[None]
-    scaled = regression_metrics(actual, forecast)
-    price = price_metrics(actual, forecast)
-    return {"points": ok.height, **{k: float(v[0]) for k, v in price.items()},
-            "r2_price": float(scaled["r2"][0]), "ev_price": float(scaled["ev"][0])}
-
-
-def summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits: pl.DataFrame,
-            predictions: pl.DataFrame, curves: pl.DataFrame, devices: list, trained: dict[str, Any],
-            seconds: float) -> dict[str, Any]:
-    n_failed = int((splits["status"] == "failed").sum())
-    train_seconds = trained["seconds"]
-    return {
-        "config": {"file": str(config.path)},
-        "data": {"source": prices.source, "target": prices.target, "rows": len(prices),
-                 "first_date": str(prices.date_text(0)), "last_date": str(prices.date_text(len(prices) - 1))},
-        "splits": {"count": len(plan), "trained_now": trained["trained"], "failed": n_failed,
-                   "mode": config.splits.mode, "train": config.splits.train, "val": config.splits.val,
-                   "step": config.splits.step, "gap": config.splits.gap},
-        "device": {"platform": devices[0].platform, "kind": devices[0].device_kind, "count": len(devices),
-                   "host": platform.node(), "python": platform.python_version()},
-        "versions": {name: _version(name) for name in LIBRARIES},
-        "seconds": {"total": seconds, "training": train_seconds, "first_chunk": trained["first_chunk_seconds"]},
-        "chunk_size": trained["chunk_size"],
-        "splits_per_second": trained["trained"] / train_seconds if train_seconds > 0 else None,
-        "describe": {
-            "train": {m: describe(splits[f"train_{m}"].to_numpy()) for m in SCALED},
-            "val": {m: describe(splits[f"val_{m}"].to_numpy()) for m in SCALED + PRICE},
-        },
-        "pooled": pooled(predictions),
-        "epochs": {"run": describe(splits["epochs_run"].to_numpy()), "best": describe(splits["best_epoch"].to_numpy())},
-        "jax_backend": jax.default_backend(),
-    }
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None

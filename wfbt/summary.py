@@ -1,0 +1,120 @@
+"""The run summary (`summary.json`): facts, per-split distributions, baselines, tests, curves.
+
+Pure functions of the run's tables; `report.py` renders the result and computes nothing.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from wfbt.config import Config
+from wfbt.data import PriceSeries
+from wfbt.evaluation import describe, dm_test, interval_coverage, share_better
+from wfbt.metrics import PRICE, SCALED, price_metrics, regression_metrics
+from wfbt.splits import SplitPlan
+
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "polars", "rich")
+COMPARED = ("val_rmse_price", "val_mae_price", "val_r2", "val_dir_acc")
+
+
+def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits: pl.DataFrame,
+                predictions: pl.DataFrame, curves: pl.DataFrame, baselines: list[str], device: dict[str, Any],
+                trained: dict[str, Any], seconds: float) -> dict[str, Any]:
+    train_seconds = trained["seconds"]
+    summary = {
+        "config": {"file": str(config.path)},
+        "data": {"source": prices.source, "target": prices.target, "rows": len(prices),
+                 "first_date": str(prices.date_text(0)), "last_date": str(prices.date_text(len(prices) - 1))},
+        "splits": {"count": len(plan), "trained_now": trained["trained"],
+                   "failed": int((splits["status"] == "failed").sum()), "mode": config.splits.mode,
+                   "train": config.splits.train, "val": config.splits.val, "step": config.splits.step,
+                   "gap": config.splits.gap, "refit_every": config.splits.refit_every},
+        "model": {"name": config.model.name, "loss": config.train.loss, "epochs": config.train.epochs},
+        "device": device,
+        "versions": {name: _version(name) for name in LIBRARIES},
+        "seconds": {"total": seconds, "training": train_seconds, "first_chunk": trained["first_chunk_seconds"]},
+        "chunk_size": trained["chunk_size"],
+        "splits_per_second": trained["trained"] / train_seconds if train_seconds > 0 else None,
+        "describe": {
+            "train": {m: describe(splits[f"train_{m}"].to_numpy()) for m in SCALED},
+            "val": {m: describe(splits[f"val_{m}"].to_numpy()) for m in SCALED + PRICE + ("dir_acc",)},
+        },
+        "pooled": pooled(predictions),
+        "epochs": {"run": describe(splits["epochs_run"].to_numpy()), "best": describe(splits["best_epoch"].to_numpy())},
+        "curves": curve_bands(curves),
+    }
+    summary.update(comparison(splits, predictions, baselines))
+    if "forecast_std" in predictions.columns:
+        summary["coverage"] = coverage(predictions)
+    return summary
+
+
+def pooled(predictions: pl.DataFrame) -> dict[str, float]:
+    """Price-unit metrics over every validation point of every successful split."""
+    ok = predictions.filter(pl.col("forecast").is_finite())
+    actual, forecast = ok["actual"].to_numpy()[None], ok["forecast"].to_numpy()[None]
+    scaled = regression_metrics(actual, forecast)
+    price = price_metrics(actual, forecast)
+    return {"points": ok.height, **{k: float(v[0]) for k, v in price.items()},
+            "r2_price": float(scaled["r2"][0]), "ev_price": float(scaled["ev"][0])}
+
+
+def comparison(splits: pl.DataFrame, predictions: pl.DataFrame, baselines: list[str]) -> dict[str, Any]:
+    """Model vs baselines on the same splits: distributions, share of wins, Diebold-Mariano."""
+    forecasters = {"model": ""} | {name: f"{name}_" for name in baselines}
+    distributions = {
+        metric: {who: describe(splits[f"{prefix}{metric}"].to_numpy()) for who, prefix in forecasters.items()}
+        for metric in COMPARED
+    }
+    model_mse = splits["val_mse"].to_numpy()
+    share = {name: share_better(model_mse, splits[f"{name}_val_mse"].to_numpy()) for name in baselines}
+    stitched = one_step_series(predictions)
+    actual = stitched["actual"].to_numpy()
+    dm = {name: dm_test(actual, stitched["forecast"].to_numpy(), stitched[f"{name}_forecast"].to_numpy())
+          for name in baselines}
+    return {"baselines": baselines, "compare": distributions, "model_beats_share": share, "dm_test": dm,
+            "dm_points": {"first_date": stitched["date"][0] if stitched.height else None,
+                          "last_date": stitched["date"][-1] if stitched.height else None}}
+
+
+def one_step_series(predictions: pl.DataFrame) -> pl.DataFrame:
+    """For each date, the forecasts of the split whose validation window starts on that date."""
+    first = predictions.group_by("split", maintain_order=True).first()
+    return first.sort("date").unique("date", keep="last", maintain_order=True)
+
+
+def curve_bands(curves: pl.DataFrame) -> dict[str, list[float]]:
+    """Median and quartile band of the train and validation loss per epoch, over splits."""
+    bands = (
+        curves.group_by("epoch").agg(
+            *(pl.col(c).quantile(q, interpolation="linear").alias(f"{c}_{name}")
+              for c in ("train_loss", "val_loss") for q, name in ((0.25, "q25"), (0.5, "median"), (0.75, "q75"))),
+            pl.len().alias("splits"),
+        ).sort("epoch")
+    )
+    return {name: bands[name].to_list() for name in bands.columns}
+
+
+def coverage(predictions: pl.DataFrame) -> dict[str, float]:
+    """Share of validation points inside the central 80% and 95% Gaussian intervals."""
+    ok = predictions.filter(pl.col("forecast").is_finite())
+    std = ok["forecast_std"].to_numpy()
+    shares = interval_coverage(ok["actual"].to_numpy(), ok["forecast"].to_numpy(), std**2, levels=(0.8, 0.95))
+    return {f"{int(level * 100)}%": float(share) for level, share in shares.items()}
+
+
+def device_facts(devices: list) -> dict[str, Any]:
+    return {"platform": devices[0].platform, "kind": devices[0].device_kind, "count": len(devices),
+            "host": platform.node(), "python": platform.python_version()}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
