@@ -45,6 +45,13 @@ seed = 7
 
 [engine]
 chunk_size = 4
+
+[evaluation]
+forecast_average = 3
+
+[strategy]
+name = "strategies/momentum_filter.py:MomentumFilter"
+cost_bps = 10.0
 """
 
 

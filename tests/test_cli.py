@@ -29,6 +29,18 @@ def test_smoke_run_writes_the_run_directory_and_resumes(tmp_path, tiny_data, cap
     summary = json.loads((out / "summary.json").read_text())
     assert summary["splits"]["count"] == 4 and summary["describe"]["val"]["mse"]["count"] == 4
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+    for name in ("naive", "drift", "mean", "linear"):
+        assert [f"{name}_val_mse", f"{name}_val_rmse_price", f"{name}_val_mae_price", f"{name}_val_dir_acc"] == [
+            c for c in splits.columns if c.startswith(f"{name}_val_") and not c.endswith("_r2")]
+        assert set(summary["dm_test"][name]) == {"statistic", "p_value", "n"}
+    assert "val_dir_acc" in splits.columns
+    equity = pl.read_csv(out / "equity.csv")
+    assert equity.columns == ["date", "position", "return", "strategy_equity", "buy_hold_equity"]
+    assert summary["strategy"]["name"].endswith("MomentumFilter") and "sharpe" in summary["strategy"]["figures"]
+    assert summary["next_forecast"]["date"] > summary["data"]["last_date"] and summary["next_forecast"]["windows"] == 3
+    curves = pl.read_csv(out / "curves.csv")
+    assert curves.columns == ["split", "epoch", "train_loss", "val_loss"]
+    assert "Model vs baselines" in printed and "buy-and-hold" in printed and "Next point" in printed
 
     # a longer run in the same directory trains only the missing splits, then re-renders
     assert main(["run", str(config), "--out", str(out), "--quiet", "--max-splits", "6"]) == 0

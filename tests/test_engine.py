@@ -88,3 +88,13 @@ def test_a_diverging_split_is_marked_failed_and_the_run_goes_on(tmp_path):
     assert results.summary["splits"]["failed"] == status.count("failed")
     failed = results.splits.filter(pl.col("status") == "failed")
     assert failed["val_mse"].is_nan().all()
+
+
+def test_gaussian_nll_reports_interval_coverage(tmp_path, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["train.loss='gaussian_nll'", "splits.max_splits=4",
+                                                             "evaluation.next_forecast=false"])
+    results = run_experiment(config, out_dir=tmp_path / "out")
+    std = results.predictions["forecast_std"].to_numpy()
+    assert (std > 0).all() and np.isfinite(std).all()
+    coverage = results.summary["coverage"]
+    assert set(coverage) == {"80%", "95%"} and 0.0 <= coverage["80%"] <= coverage["95%"] <= 1.0

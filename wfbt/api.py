@@ -6,6 +6,7 @@ evaluation, saved so the run can resume) -> tables -> run directory.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -17,12 +18,12 @@ import jax
 import numpy as np
 import polars as pl
 
-from wfbt import rundir, tables
+from wfbt import rundir, scaling, tables
 from wfbt.config import Config, to_toml
 from wfbt.errors import UserError
 from wfbt.data import PriceSeries, load_prices
 from wfbt.engine import Trainer, TrainSettings, choose_chunk_size
-from wfbt.features import build_windows
+from wfbt.features import build_windows, next_point_windows
 from wfbt.baselines import check_baseline_names
 from wfbt.models import build_model
 from wfbt.pnl import StrategyResult, run_strategy
@@ -87,6 +88,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
         curves=curves, baselines=baselines, device=device_facts(devices), trained=trained,
         seconds=time.perf_counter() - started,
     )
+    if config.evaluation.next_forecast:
+        summary["next_forecast"] = next_point_forecast(config, prices, model, n_outputs, devices, splits_table)
     if strategy_result is not None:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
                                "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,
@@ -145,6 +148,41 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
             progress(total - len(todo) + first + len(ids), total)
     return {"seconds": time.perf_counter() - started, "trained": len(todo), "chunk_size": chunk,
             "first_chunk_seconds": first_chunk_seconds}
+
+
+def next_point_forecast(config: Config, prices: PriceSeries, model, n_outputs: int, devices: list,
+                        splits_table: pl.DataFrame) -> dict[str, Any]:
+    """Forecast the first date after the data: from the last window, and averaged over the last k.
+
+    There is no validation window after the data, so these models train without early stopping
+    for the median best epoch of the walk-forward splits (documented in docs/evaluation.md).
+    """
+    k = min(config.evaluation.forecast_average, len(prices) - config.splits.train + 1)
+    n, train = len(prices), config.splits.train
+    stops = n - np.arange(k)
+    starts = np.zeros(k, dtype=np.int64) if config.splits.mode == "expanding" else stops - train
+    epochs = int(max(1, round(float(np.nanmedian(splits_table["best_epoch"].to_numpy())))))
+    settings = TrainSettings(epochs, config.train.batch_size, config.train.learning_rate, 0, config.train.loss)
+    trainer = Trainer(model, build_model(config.model, n_outputs, orthogonal_init=False), settings,
+                      config.train.seed, devices)
+    size = math.ceil(k / len(devices)) * len(devices)
+    pad = np.concatenate([np.arange(k), np.full(size - k, k - 1)])
+    width = _bucket(int((stops - starts).max()), train)
+    windows = next_point_windows(prices.values, starts[pad], stops[pad], config.model.lookback,
+                                 config.scaling.method, config.splits.val, width)
+    # the forecast models get split indices after the walk-forward ones, so their seeds differ
+    windows = dataclasses.replace(windows, split=np.arange(size) + 10**6)
+    result = trainer.train(windows)
+    forecasts = scaling.invert(windows.scaler, result.val_pred[:, 0].astype(np.float64))[:k]
+    ok = ~result.failed[:k]
+    last_date = prices.dates[-1].astype("datetime64[D]")
+    return {
+        "date": str(np.busday_offset(last_date, 1, roll="forward")),
+        "last_date": str(last_date), "last_value": float(prices.values[-1]),
+        "last_window": float(forecasts[0]) if ok[0] else None,
+        "average": float(forecasts[ok].mean()) if ok.any() else None,
+        "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
+    }
 
 
 def _bucket(length: int, base: int) -> int:

@@ -78,7 +78,8 @@ class StrategyConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     baselines: tuple[str, ...] = ("naive", "drift", "mean", "linear")
-    forecast_average: int = 10
+    next_forecast: bool = True  # forecast the first date after the data
+    forecast_average: int = 10  # ... also as the average of the last k windows' forecasts
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,9 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
             wait = jnp.where(active, jnp.where(improved, 0, wait + 1), wait)
             epochs_run = epochs_run + active.astype(jnp.int32)
             curves = (jnp.where(active, train_loss, jnp.nan), jnp.where(active, val_loss, jnp.nan))
-            patience_over = (wait >= settings.patience) if restore_best else False
-            active = active & ~failed & ~patience_over
+            active = active & ~failed
+            if restore_best:  # early stopping: `patience` epochs without improvement
+                active = active & (wait < settings.patience)
             return (params, opt_state, best, active, wait, failed, epochs_run), curves
 
         best = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))

@@ -80,3 +80,19 @@ def build_windows(
         y_val=val_windows[..., lookback].astype(f32),
         scaler=scaler,
     )
+
+
+def next_point_windows(values: np.ndarray, train_start: np.ndarray, train_stop: np.ndarray, lookback: int,
+                       method: str, n_val: int, window_len: int | None = None) -> WindowArrays:
+    """Windows that train on `[train_start, train_stop)` and forecast the point after the data.
+
+    Validation row 0 of each window is that forecast: its inputs are the last `lookback`
+    observations. The data has no target for it, so the series is padded with placeholders
+    (the last value) that only ever appear as validation targets, never in training or scaling.
+    """
+    n = len(values)
+    count = len(train_start)
+    plan = SplitPlan(np.asarray(train_start), np.asarray(train_stop), np.full(count, n), np.full(count, n + n_val),
+                     np.arange(count))
+    padded = np.concatenate([values, np.full(n_val, values[-1])])
+    return build_windows(padded, plan, np.arange(count), lookback, method, window_len)
