@@ -98,3 +98,18 @@ def test_gaussian_nll_reports_interval_coverage(tmp_path, tiny_data):
     assert (std > 0).all() and np.isfinite(std).all()
     coverage = results.summary["coverage"]
     assert set(coverage) == {"80%", "95%"} and 0.0 <= coverage["80%"] <= coverage["95%"] <= 1.0
+
+
+def test_refit_every_retrains_every_kth_split_and_reuses_its_model(tmp_path, tiny_run, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["splits.refit_every=3", "evaluation.next_forecast=false"])
+    refit = run_experiment(config, out_dir=tmp_path / "out")
+    assert refit.summary["splits"]["trained_now"] == 3  # splits 0, 3, 6 of 8
+    table, full = refit.splits, tiny_run.splits
+    for split in range(8):
+        source = split - split % 3
+        row = table.row(split, named=True)
+        assert row["train_start"] == full["train_start"][source] and row["val_start"] == full["val_start"][split]
+        assert np.isclose(row["train_mse"], full["train_mse"][source], rtol=1e-5)
+        ours = refit.predictions.filter(pl.col("split") == split)["forecast"].to_numpy()
+        theirs = tiny_run.predictions.filter(pl.col("split") == split)["forecast"].to_numpy()
+        assert np.allclose(ours, theirs, rtol=1e-5) == (split == source)

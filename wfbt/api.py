@@ -120,6 +120,7 @@ def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[
 def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, n_outputs: int,
                    devices: list, store: rundir.PartialStore, baselines: list[str],
                    progress: ProgressFn | None) -> dict[str, Any]:
+    """Train the splits that have no saved result, chunk by chunk, saving each chunk."""
     done = store.load()
     done_ids = set() if done is None else set(done["split"].tolist())
     todo = np.array([s for s in range(len(plan)) if s not in done_ids], dtype=np.int64)
@@ -128,26 +129,59 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
         progress(total - len(todo), total)
     if len(todo) == 0:
         return {"seconds": 0.0, "trained": 0, "chunk_size": 0, "first_chunk_seconds": 0.0}
-    chunk = choose_chunk_size(len(todo), devices, config.engine.chunk_size)
+    # with refit_every = k only every k-th split trains; its model also forecasts the k-1 after it
+    to_train = np.unique(plan.refit_from[todo])
+    followers = {int(r): np.flatnonzero((plan.refit_from == r) & (np.arange(len(plan)) != r)) for r in to_train}
+    chunk = choose_chunk_size(len(to_train), devices, config.engine.chunk_size)
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss)
     init_model = build_model(config.model, n_outputs, orthogonal_init=False)
     trainer = Trainer(model, init_model, settings, config.train.seed, devices)
+    refit = config.splits.refit_every > 1
     started = time.perf_counter()
-    first_chunk_seconds = 0.0
-    for first in range(0, len(todo), chunk):
-        ids = todo[first : first + chunk]
-        padded = np.concatenate([ids, np.full(chunk - len(ids), ids[-1])])  # one compiled shape
-        width = _bucket(int(plan.train_len[plan.refit_from[padded]].max()), config.splits.train)
+    first_chunk_seconds, finished = 0.0, total - len(todo)
+    for first in range(0, len(to_train), chunk):
+        ids = to_train[first : first + chunk]
+        padded = _pad(ids, chunk)  # one compiled shape for every chunk
+        width = _bucket(int(plan.train_len[padded].max()), config.splits.train)
         windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
-        result = trainer.train(windows)
-        store.save(tables.evaluate_chunk(windows, result, prices.values, plan, len(ids), baselines))
+        result = trainer.train(windows, keep_params=refit)
+        evaluated = tables.evaluate_chunk(windows, result, prices.values, plan, len(ids), baselines)
+        if refit:
+            members = np.concatenate([followers[int(r)] for r in ids])
+            if len(members):
+                evaluated = _concat(evaluated, _forecast_followers(
+                    trainer, result, padded, members, prices, plan, config, width, chunk, baselines))
+        store.save(evaluated)
         if first == 0:
             first_chunk_seconds = time.perf_counter() - started
+        finished += len(evaluated["split"]) - int(np.isin(evaluated["split"], list(done_ids)).sum())
         if progress:
-            progress(total - len(todo) + first + len(ids), total)
-    return {"seconds": time.perf_counter() - started, "trained": len(todo), "chunk_size": chunk,
+            progress(min(finished, total), total)
+    return {"seconds": time.perf_counter() - started, "trained": len(to_train), "chunk_size": chunk,
             "first_chunk_seconds": first_chunk_seconds}
+
+
+def _forecast_followers(trainer: Trainer, result, trained_ids: np.ndarray, members: np.ndarray,
+                        prices: PriceSeries, plan: SplitPlan, config: Config, width: int, chunk: int,
+                        baselines: list[str]) -> dict[str, np.ndarray]:
+    """Splits between two refits: the latest trained model forecasts their validation windows."""
+    size = chunk * (config.splits.refit_every - 1)  # fixed, so the predict program compiles once
+    padded = _pad(members, size)
+    source = np.searchsorted(trained_ids, plan.refit_from[padded])  # sorted; padding repeats the last
+    windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
+    params = jax.tree.map(lambda leaf: leaf[source], result.params)
+    val_pred, val_var = trainer.predict(params, windows.x_val)
+    follower_result = result.take(source, padded, val_pred, val_var)
+    return tables.evaluate_chunk(windows, follower_result, prices.values, plan, len(members), baselines)
+
+
+def _pad(ids: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([ids, np.full(size - len(ids), ids[-1])])
+
+
+def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([a[key], b[key]]) for key in a}
 
 
 def next_point_forecast(config: Config, prices: PriceSeries, model, n_outputs: int, devices: list,

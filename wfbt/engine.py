@@ -51,6 +51,13 @@ class ChunkResult:
     failed: np.ndarray  # (S,) bool: a loss became NaN/inf
     train_curve: np.ndarray  # (S, E) mean training loss per epoch, NaN after stopping
     val_curve: np.ndarray  # (S, E)
+    params: Any = None  # the trained (restored-best) parameters, when asked for (refit_every > 1)
+
+    def take(self, index: np.ndarray, split: np.ndarray, val_pred: np.ndarray, val_var: np.ndarray | None) -> ChunkResult:
+        """The result of the splits `index` points at, with other validation forecasts: what a
+        split that reuses an earlier split's model reports (same training, own validation)."""
+        return ChunkResult(split, val_pred, val_var, self.train_pred[index], self.epochs_run[index],
+                           self.best_epoch[index], self.failed[index], self.train_curve[index], self.val_curve[index])
 
 
 def pointwise_loss(kind: str, mean: jax.Array, var: jax.Array | None, target: jax.Array) -> jax.Array:
@@ -142,7 +149,7 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
         if not restore_best:
             best_epoch = epochs_run
         return {
-            "val_pred": val_mean, "val_var": val_var, "train_pred": train_mean,
+            "params": final, "val_pred": val_mean, "val_var": val_var, "train_pred": train_mean,
             "epochs_run": epochs_run, "best_epoch": best_epoch, "failed": failed,
             "train_curve": train_curve, "val_curve": val_curve,
         }
@@ -170,6 +177,11 @@ class Trainer:
 
         self._init = jax.jit(jax.vmap(init_one), in_shardings=self.sharding, out_shardings=self.sharding)
 
+        def predict_one(params, x):
+            return split_outputs(model.apply({"params": params}, x, deterministic=True))
+
+        self._predict = jax.jit(jax.vmap(predict_one), in_shardings=self.sharding, out_shardings=self.sharding)
+
     def split_keys(self, splits: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """(init keys, training keys) for each split, from the seed and the split index alone."""
         base = jax.random.PRNGKey(self.seed)
@@ -182,13 +194,14 @@ class Trainer:
         gaussian = self._init(self._put(init_keys), self._put(x_example[:, :1]))
         return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
 
-    def train(self, windows: WindowArrays) -> ChunkResult:
+    def train(self, windows: WindowArrays, keep_params: bool = False) -> ChunkResult:
         """Train every split in `windows` (its length must be a multiple of the device count)."""
         params = self.init_params(windows.split, windows.x_train)
         _, train_keys = self.split_keys(windows.split)
         out = self._train(params, *(self._put(a) for a in (
             windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
             windows.x_val, windows.y_val)), self._put(train_keys))
+        params = out.pop("params")
         out = jax.device_get(out)
         return ChunkResult(
             split=windows.split,
@@ -200,7 +213,13 @@ class Trainer:
             failed=np.asarray(out["failed"]),
             train_curve=np.asarray(out["train_curve"]),
             val_curve=np.asarray(out["val_curve"]),
+            params=params if keep_params else None,
         )
+
+    def predict(self, params: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Deterministic forecasts (mean, variance or None) of stacked `params` on inputs (S, V, L)."""
+        mean, var = jax.device_get(self._predict(self._put(params), self._put(x)))
+        return np.asarray(mean), None if var is None else np.asarray(var)
 
     def _put(self, array: Any) -> jax.Array:
         return jax.device_put(array, self.sharding)
