@@ -61,7 +61,10 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val)
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
-    model = _from_config(config, build_model, config.model, n_outputs)
+    devices = jax.devices()
+    if config.engine.devices:
+        devices = devices[: config.engine.devices]
+    model = _from_config(config, build_model, config.model, n_outputs, True, _unroll(config, devices))
     baselines = _from_config(config, check_baseline_names, config.evaluation.baselines)
     strategy = None
     if config.strategy is not None:
@@ -70,9 +73,6 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     run_dir.mkdir(parents=True, exist_ok=True)
     store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines), overwrite=overwrite)
 
-    devices = jax.devices()
-    if config.engine.devices:
-        devices = devices[: config.engine.devices]
     trained = _train_missing(config, prices, plan, model, n_outputs, devices, store, baselines, progress)
     per_split = store.load()
 
@@ -98,6 +98,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
                       strategy_result)
     write_run(results)
     return results
+
+
+def _unroll(config: Config, devices: list) -> int:
+    """Time steps per LSTM loop iteration: a loop on CPU (measured fastest), unrolled elsewhere."""
+    if config.engine.unroll:
+        return config.engine.unroll
+    return 1 if devices[0].platform == "cpu" else config.model.lookback
 
 
 def _from_config(config: Config, build, *args):
@@ -140,12 +147,25 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
     refit = config.splits.refit_every > 1
     started = time.perf_counter()
     first_chunk_seconds, finished = 0.0, total - len(todo)
-    for first in range(0, len(to_train), chunk):
+    def prepare(first: int) -> tuple[np.ndarray, int, Any]:
         ids = to_train[first : first + chunk]
         padded = _pad(ids, chunk)  # one compiled shape for every chunk
         width = _bucket(int(plan.train_len[padded].max()), config.splits.train)
         windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
-        result = trainer.train(windows, keep_params=refit)
+        return ids, width, windows
+
+    # while the device trains chunk i+1, the host evaluates and saves chunk i
+    starts = list(range(0, len(to_train), chunk))
+    pending = prepare(starts[0])
+    running = trainer.start(pending[2])
+    for position in range(len(starts)):
+        ids, width, windows = pending
+        current = running
+        if position + 1 < len(starts):
+            pending = prepare(starts[position + 1])
+            running = trainer.start(pending[2])
+        result = trainer.collect(current, keep_params=refit)
+        padded = windows.split
         evaluated = tables.evaluate_chunk(windows, result, prices.values, plan, len(ids), baselines)
         if refit:
             members = np.concatenate([followers[int(r)] for r in ids])
@@ -153,7 +173,7 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
                 evaluated = _concat(evaluated, _forecast_followers(
                     trainer, result, padded, members, prices, plan, config, width, chunk, baselines))
         store.save(evaluated)
-        if first == 0:
+        if position == 0:
             first_chunk_seconds = time.perf_counter() - started
         finished += len(evaluated["split"]) - int(np.isin(evaluated["split"], list(done_ids)).sum())
         if progress:

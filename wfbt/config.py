@@ -86,6 +86,7 @@ class EvaluationConfig:
 class EngineConfig:
     chunk_size: int = 0  # 0: chosen from the device
     devices: int = 0  # 0: every local device of the default backend
+    unroll: int = 0  # LSTM time steps per loop iteration; 0: 1 on CPU, the whole lookback on GPU/TPU
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,8 @@ def _check_ranges(config: Config) -> None:
          f"must be 0 (automatic) or more, got {config.engine.chunk_size}."),
         (config.engine.devices >= 0, "[engine] devices",
          f"must be 0 (all) or more, got {config.engine.devices}."),
+        (config.engine.unroll >= 0, "[engine] unroll",
+         f"must be 0 (automatic) or more, got {config.engine.unroll}."),
     ]
     if config.data.start and config.data.end:
         rules.append((config.data.start <= config.data.end, "[data] start",

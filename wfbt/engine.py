@@ -192,19 +192,31 @@ class Trainer:
     def init_params(self, splits: np.ndarray, x_example: np.ndarray) -> Any:
         init_keys, _ = self.split_keys(splits)
         gaussian = self._init(self._put(init_keys), self._put(x_example[:, :1]))
-        return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
+        if self.devices[0].platform == "cpu":
+            return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
+        return orthogonalize_recurrent(gaussian, on_host=False)
 
     def train(self, windows: WindowArrays, keep_params: bool = False) -> ChunkResult:
         """Train every split in `windows` (its length must be a multiple of the device count)."""
+        return self.collect(self.start(windows), keep_params)
+
+    def start(self, windows: WindowArrays) -> dict[str, Any]:
+        """Dispatch the training of a chunk and return at once (JAX runs it asynchronously)."""
         params = self.init_params(windows.split, windows.x_train)
         _, train_keys = self.split_keys(windows.split)
         out = self._train(params, *(self._put(a) for a in (
             windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
             windows.x_val, windows.y_val)), self._put(train_keys))
+        return {"split": windows.split, **out}
+
+    def collect(self, started: dict[str, Any], keep_params: bool = False) -> ChunkResult:
+        """Wait for a started chunk and bring its results to the host."""
+        out = dict(started)
         params = out.pop("params")
+        split = out.pop("split")
         out = jax.device_get(out)
         return ChunkResult(
-            split=windows.split,
+            split=split,
             val_pred=np.asarray(out["val_pred"]),
             val_var=None if out["val_var"] is None else np.asarray(out["val_var"]),
             train_pred=np.asarray(out["train_pred"]),

@@ -12,12 +12,14 @@ recurrent (H, 4H); gates are ordered i, f, g, o; the result is every hidden stat
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 
-def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: bool):
+def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: bool, unroll: int = 1):
     """Run the recurrence; optionally keep, per step, the local derivatives the backward needs.
 
     Keeping `(g·i(1-i), c_prev·f(1-f), i(1-g²), o(1-tanh²c), tanh c·o(1-o), f)` instead of the raw
@@ -40,21 +42,22 @@ def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: boo
              tanh_c * o * (1 - o), f], axis=-1)
         return (h, c), (h, local)
 
-    _, out = lax.scan(step, (zeros, zeros), jnp.swapaxes(gate_inputs, 0, 1), unroll=1)
+    _, out = lax.scan(step, (zeros, zeros), jnp.swapaxes(gate_inputs, 0, 1), unroll=unroll)
     return out  # time-major: hs (T, B, H) [, local derivatives (T, B, 6H)]
 
 
-@jax.custom_vjp
-def lstm_sequence(gate_inputs: jax.Array, recurrent: jax.Array) -> jax.Array:
-    return jnp.swapaxes(_forward(gate_inputs, recurrent, False), 0, 1)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def lstm_sequence(gate_inputs: jax.Array, recurrent: jax.Array, unroll: int = 1) -> jax.Array:
+    """Every hidden state (B, T, H); `unroll` time steps per loop iteration (1 on CPU, T on GPU)."""
+    return jnp.swapaxes(_forward(gate_inputs, recurrent, False, unroll), 0, 1)
 
 
-def _lstm_fwd(gate_inputs, recurrent):
-    hs, local = _forward(gate_inputs, recurrent, True)
+def _lstm_fwd(gate_inputs, recurrent, unroll):
+    hs, local = _forward(gate_inputs, recurrent, True, unroll)
     return jnp.swapaxes(hs, 0, 1), (hs, local, recurrent)
 
 
-def _lstm_bwd(residuals, d_hs):
+def _lstm_bwd(unroll, residuals, d_hs):
     hs, local, recurrent = residuals
     zeros = jnp.zeros_like(hs[0])
     h_prev = jnp.concatenate([zeros[None], hs[:-1]], axis=0)
@@ -69,7 +72,7 @@ def _lstm_bwd(residuals, d_hs):
         d_gate = jnp.concatenate([dc * di, dc * df, dc * dg, dh * do], axis=-1)
         return (d_gate @ recurrent_t, dc * forget), d_gate
 
-    _, d_gates = lax.scan(step, (zeros, zeros), (jnp.swapaxes(d_hs, 0, 1), local), reverse=True)
+    _, d_gates = lax.scan(step, (zeros, zeros), (jnp.swapaxes(d_hs, 0, 1), local), reverse=True, unroll=unroll)
     d_recurrent = jnp.einsum("tbh,tbk->hk", h_prev, d_gates)  # one matmul over all steps
     return jnp.swapaxes(d_gates, 0, 1), d_recurrent
 

@@ -40,6 +40,7 @@ class FusedLSTM(nn.Module):
     features: int
     return_sequences: bool = False
     orthogonal_init: bool = True
+    unroll: int = 1  # time steps per loop iteration: 1 is best on CPU; a full unroll on GPU
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F)
@@ -49,7 +50,7 @@ class FusedLSTM(nn.Module):
         recurrent = self.param("recurrent_kernel", _per_gate(recurrent_init), (hidden, 4 * hidden))
         bias = self.param("bias", forget_bias_init, (4 * hidden,))
         gate_inputs = inputs @ kernel + bias  # one matmul for every time step and gate
-        hidden_states = lstm_sequence(gate_inputs, recurrent)  # (B, T, H)
+        hidden_states = lstm_sequence(gate_inputs, recurrent, min(self.unroll, inputs.shape[1]))  # (B, T, H)
         return hidden_states if self.return_sequences else hidden_states[:, -1]
 
 
@@ -71,13 +72,15 @@ class LSTMForecaster(nn.Module):
     dropout: tuple[float, ...] = (0.3, 0.2)
     n_outputs: int = 1
     orthogonal_init: bool = True
+    unroll: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:  # x (B, L)
         h = x[..., None]
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
-            h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init)(h)
+            h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init,
+                          unroll=self.unroll)(h)
             rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
             h = nn.Dropout(rate, deterministic=deterministic)(h)
         return _head(h, self.dense_size, self.n_outputs)
@@ -90,6 +93,7 @@ class MLPForecaster(nn.Module):
     dropout: tuple[float, ...] = (0.3, 0.2)
     n_outputs: int = 1
     orthogonal_init: bool = True  # no recurrent kernel; kept so every model takes the same fields
+    unroll: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
@@ -112,7 +116,7 @@ def _head(h: jax.Array, dense_size: int, n_outputs: int) -> jax.Array:
 MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster}
 
 
-def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = True) -> nn.Module:
+def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = True, unroll: int = 1) -> nn.Module:
     if config.name not in MODELS:
         raise UserError(
             f"[model] name: unknown model '{config.name}'.{did_you_mean(config.name, MODELS)} "
@@ -125,6 +129,7 @@ def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = Tru
         dropout=tuple(config.dropout),
         n_outputs=n_outputs,
         orthogonal_init=orthogonal_init,
+        unroll=unroll,
     )
 
 
@@ -135,12 +140,14 @@ def split_outputs(out: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     return out[..., 0], jax.nn.softplus(out[..., 1]) + MIN_VARIANCE
 
 
-def orthogonalize_recurrent(params: dict) -> dict:
+def orthogonalize_recurrent(params: dict, on_host: bool = True) -> dict:
     """Replace every stacked (S, H, 4H) `recurrent_kernel` by per-gate orthogonal blocks.
 
-    Done in NumPy on the host, one small QR per (split, gate): deterministic per split whatever
-    the batch, and it avoids the batched QR that hangs inside jit(vmap) on XLA:CPU.
+    On the host (CPU runs) it is NumPy, one small QR per (split, gate): deterministic per split
+    whatever the batch, and it avoids the batched QR that hangs inside jit(vmap) on XLA:CPU. On an
+    accelerator the same QR runs batched on the device (`on_host=False`), with no round trip.
     """
+    orthogonalize = _orthogonal_blocks if on_host else _orthogonal_blocks_device
 
     def visit(tree: dict) -> dict:
         out = {}
@@ -148,7 +155,7 @@ def orthogonalize_recurrent(params: dict) -> dict:
             if isinstance(value, dict):
                 out[name] = visit(value)
             elif name == "recurrent_kernel":
-                out[name] = jnp.asarray(_orthogonal_blocks(np.asarray(value)))
+                out[name] = orthogonalize(value)
             else:
                 out[name] = value
         return out
@@ -156,9 +163,24 @@ def orthogonalize_recurrent(params: dict) -> dict:
     return visit(params)
 
 
-def _orthogonal_blocks(gaussian: np.ndarray) -> np.ndarray:
-    splits, hidden, _ = gaussian.shape
-    blocks = gaussian.reshape(splits, hidden, 4, hidden).transpose(0, 2, 1, 3).astype(np.float64)
-    q, r = np.linalg.qr(blocks)
+def _gate_blocks(stacked, xp):
+    splits, hidden, _ = stacked.shape
+    return xp.transpose(stacked.reshape(splits, hidden, 4, hidden), (0, 2, 1, 3))
+
+
+def _from_gate_blocks(blocks, xp):
+    splits, _, hidden, _ = blocks.shape
+    return xp.transpose(blocks, (0, 2, 1, 3)).reshape(splits, hidden, 4 * hidden)
+
+
+def _orthogonal_blocks(gaussian) -> np.ndarray:
+    q, r = np.linalg.qr(_gate_blocks(np.asarray(gaussian, np.float64), np))
     q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
-    return q.transpose(0, 2, 1, 3).reshape(splits, hidden, 4 * hidden).astype(gaussian.dtype)
+    return _from_gate_blocks(q, np).astype(np.float32)
+
+
+@jax.jit
+def _orthogonal_blocks_device(gaussian: jax.Array) -> jax.Array:
+    q, r = jnp.linalg.qr(_gate_blocks(gaussian, jnp))
+    q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    return _from_gate_blocks(q, jnp)

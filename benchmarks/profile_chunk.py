@@ -1,0 +1,79 @@
+"""Where does the time go? Trace one chunk of the reference experiment and rank the XLA ops.
+
+    python benchmarks/profile_chunk.py --splits 8 --epochs 2           # CPU (2 host devices)
+    python benchmarks/profile_chunk.py --splits 1024 --unroll 20       # GPU
+
+Trains one chunk once to compile, then again under `jax.profiler.trace`, and prints the ops
+(XLA thunks on CPU, kernels on GPU) that took the most time, with their call counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import tempfile
+import time
+
+from wfbt import runtime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="experiments/aapl_rolling.toml")
+    parser.add_argument("--set", action="append", default=[], help="config override, e.g. data.start=2000-03-01")
+    parser.add_argument("--splits", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--unroll", type=int, default=0, help="0: the engine's default for the device")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    runtime.configure_jax(compilation_cache=False)
+
+    import jax
+    import numpy as np
+
+    from wfbt.api import _unroll
+    from wfbt.config import load_config
+    from wfbt.data import load_prices
+    from wfbt.engine import Trainer, TrainSettings
+    from wfbt.features import build_windows
+    from wfbt.models import build_model
+    from wfbt.splits import split_plan
+
+    config = load_config(args.config, [*args.set, f"train.epochs={args.epochs}", f"engine.unroll={args.unroll}"])
+    prices = load_prices(config.data, config.base_dirs, config.splits.train + config.splits.val)
+    plan = split_plan(len(prices), config.splits)
+    devices = jax.devices()
+    unroll = _unroll(config, devices)
+    settings = TrainSettings(args.epochs, config.train.batch_size, config.train.learning_rate,
+                             config.train.patience, config.train.loss)
+    trainer = Trainer(build_model(config.model, 1, unroll=unroll), build_model(config.model, 1, orthogonal_init=False),
+                      settings, config.train.seed, devices)
+    windows = build_windows(prices.values, plan, np.arange(args.splits) % len(plan), config.model.lookback, "minmax")
+    started = time.perf_counter()
+    trainer.train(windows)
+    compile_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    trainer.train(windows)
+    run_seconds = time.perf_counter() - started
+    folder = tempfile.mkdtemp(prefix="wfbt-trace-")
+    with jax.profiler.trace(folder):
+        trainer.train(windows)
+    events = json.load(gzip.open(sorted(glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True))[-1]))["traceEvents"]
+    total, count = collections.Counter(), collections.Counter()
+    for event in events:
+        if event.get("ph") == "X" and not event["name"].startswith(("$", "end:")):
+            total[event["name"]] += event["dur"]
+            count[event["name"]] += 1
+    steps = args.epochs * -(-(config.splits.train - config.model.lookback) // config.train.batch_size)
+    print(f"device {devices[0].device_kind} x{len(devices)}, unroll {unroll}, {args.splits} splits, {steps} steps: "
+          f"first call {compile_seconds:.2f} s, then {run_seconds:.3f} s = {run_seconds / args.splits * 1e3:.2f} ms/split "
+          f"({run_seconds / args.splits / steps * 1e6:.1f} us per split-step)")
+    for name, micros in total.most_common(args.top):
+        print(f"{micros / 1e3:10.2f} ms {count[name]:8d} calls {micros / count[name]:9.1f} us  {name[:90]}")
+
+
+if __name__ == "__main__":
+    main()
