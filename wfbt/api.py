@@ -73,8 +73,15 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     run_dir.mkdir(parents=True, exist_ok=True)
     store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines), overwrite=overwrite)
 
-    trained = _train_missing(config, prices, plan, model, n_outputs, devices, store, baselines, progress)
+    stages = {"load": time.perf_counter() - started}
+    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
+                             config.train.patience, config.train.loss)
+    init_model = build_model(config.model, n_outputs, orthogonal_init=False)
+    trainer = Trainer(model, init_model, settings, config.train.seed, devices)
+    chunk = choose_chunk_size(len(plan), devices, config.engine.chunk_size)
+    trained = _train_missing(config, prices, plan, trainer, chunk, store, baselines, progress)
     per_split = store.load()
+    mark = time.perf_counter()
 
     splits_table = tables.splits_table(per_split, plan, prices)
     predictions = tables.predictions_table(per_split, plan, prices)
@@ -83,17 +90,22 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     if strategy is not None:
         strategy_result = run_strategy(strategy, predictions, prices.dates, prices.values,
                                        config.strategy.cost_bps, config.strategy.slippage_bps)
+    stages["tables"] = time.perf_counter() - mark
     summary = run_summary(
         config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
         curves=curves, baselines=baselines, device=device_facts(devices), trained=trained,
         seconds=time.perf_counter() - started,
     )
     if config.evaluation.next_forecast:
-        summary["next_forecast"] = next_point_forecast(config, prices, model, n_outputs, devices, splits_table)
+        mark = time.perf_counter()
+        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, splits_table)
+        stages["next_forecast"] = time.perf_counter() - mark
     if strategy_result is not None:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
                                "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,
                                "figures": strategy_result.figures, "buy_hold": strategy_result.buy_hold}
+    summary["seconds"].update(stages)
+    summary["seconds"]["total"] = time.perf_counter() - started
     results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
                       strategy_result)
     write_run(results)
@@ -124,9 +136,8 @@ def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[
     return rundir.fingerprint(*parts, prices.dates.tobytes(), prices.values.tobytes())
 
 
-def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, n_outputs: int,
-                   devices: list, store: rundir.PartialStore, baselines: list[str],
-                   progress: ProgressFn | None) -> dict[str, Any]:
+def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer: Trainer, chunk: int,
+                   store: rundir.PartialStore, baselines: list[str], progress: ProgressFn | None) -> dict[str, Any]:
     """Train the splits that have no saved result, chunk by chunk, saving each chunk."""
     done = store.load()
     done_ids = set() if done is None else set(done["split"].tolist())
@@ -135,15 +146,11 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
     if progress:
         progress(total - len(todo), total)
     if len(todo) == 0:
-        return {"seconds": 0.0, "trained": 0, "chunk_size": 0, "first_chunk_seconds": 0.0}
+        return {"seconds": 0.0, "trained": 0, "chunk_size": 0, "first_chunk_seconds": 0.0, "compile_seconds": 0.0}
     # with refit_every = k only every k-th split trains; its model also forecasts the k-1 after it
     to_train = np.unique(plan.refit_from[todo])
     followers = {int(r): np.flatnonzero((plan.refit_from == r) & (np.arange(len(plan)) != r)) for r in to_train}
-    chunk = choose_chunk_size(len(to_train), devices, config.engine.chunk_size)
-    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
-                             config.train.patience, config.train.loss)
-    init_model = build_model(config.model, n_outputs, orthogonal_init=False)
-    trainer = Trainer(model, init_model, settings, config.train.seed, devices)
+    compiled_before = trainer.compile_seconds
     refit = config.splits.refit_every > 1
     started = time.perf_counter()
     first_chunk_seconds, finished = 0.0, total - len(todo)
@@ -179,7 +186,7 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, model, 
         if progress:
             progress(min(finished, total), total)
     return {"seconds": time.perf_counter() - started, "trained": len(to_train), "chunk_size": chunk,
-            "first_chunk_seconds": first_chunk_seconds}
+            "first_chunk_seconds": first_chunk_seconds, "compile_seconds": trainer.compile_seconds - compiled_before}
 
 
 def _forecast_followers(trainer: Trainer, result, trained_ids: np.ndarray, members: np.ndarray,
@@ -204,29 +211,27 @@ def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
     return {key: np.concatenate([a[key], b[key]]) for key in a}
 
 
-def next_point_forecast(config: Config, prices: PriceSeries, model, n_outputs: int, devices: list,
+def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, chunk: int,
                         splits_table: pl.DataFrame) -> dict[str, Any]:
     """Forecast the first date after the data: from the last window, and averaged over the last k.
 
     There is no validation window after the data, so these models train without early stopping
-    for the median best epoch of the walk-forward splits (documented in docs/evaluation.md).
+    for the median best epoch of the walk-forward splits (documented in docs/evaluation.md). They
+    run through the walk-forward program itself (epochs and patience are inputs), so nothing new
+    is compiled.
     """
     k = min(config.evaluation.forecast_average, len(prices) - config.splits.train + 1)
     n, train = len(prices), config.splits.train
     stops = n - np.arange(k)
     starts = np.zeros(k, dtype=np.int64) if config.splits.mode == "expanding" else stops - train
     epochs = int(max(1, round(float(np.nanmedian(splits_table["best_epoch"].to_numpy())))))
-    settings = TrainSettings(epochs, config.train.batch_size, config.train.learning_rate, 0, config.train.loss)
-    trainer = Trainer(model, build_model(config.model, n_outputs, orthogonal_init=False), settings,
-                      config.train.seed, devices)
-    size = math.ceil(k / len(devices)) * len(devices)
-    pad = np.concatenate([np.arange(k), np.full(size - k, k - 1)])
+    pad = _pad(np.arange(k), max(chunk, math.ceil(k / len(trainer.devices)) * len(trainer.devices)))
     width = _bucket(int((stops - starts).max()), train)
     windows = next_point_windows(prices.values, starts[pad], stops[pad], config.model.lookback,
                                  config.scaling.method, config.splits.val, width)
     # the forecast models get split indices after the walk-forward ones, so their seeds differ
-    windows = dataclasses.replace(windows, split=np.arange(size) + 10**6)
-    result = trainer.train(windows)
+    windows = dataclasses.replace(windows, split=np.arange(len(pad)) + 10**6)
+    result = trainer.train(windows, epochs=epochs, patience=0)
     forecasts = scaling.invert(windows.scaler, result.val_pred[:, 0].astype(np.float64))[:k]
     ok = ~result.failed[:k]
     last_date = prices.dates[-1].astype("datetime64[D]")

@@ -12,6 +12,7 @@ so a split's result never depends on which chunk (or device) it ran in.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +88,16 @@ def make_loss_and_step(model: nn.Module, settings: TrainSettings):
 
 
 def make_train_one_split(model: nn.Module, settings: TrainSettings):
-    """The per-split training function (pure; the engine vmaps it)."""
-    tx, loss_fn, train_step = make_loss_and_step(model, settings)
-    restore_best = settings.patience > 0
+    """The per-split training function (pure; the engine vmaps it).
 
-    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, key):
+    `epochs` (at most `settings.epochs`, the length of the compiled loop) and `patience` (0: no
+    early stopping, the last weights are kept) are inputs, so one compiled program serves splits
+    trained differently, such as the final next-point models.
+    """
+    tx, loss_fn, train_step = make_loss_and_step(model, settings)
+
+    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, key, epochs, patience):
+        restore_best = patience > 0
         n_samples = x_train.shape[0]
         batch = settings.batch_size
         n_steps = math.ceil(n_samples / batch)
@@ -133,9 +139,8 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
             wait = jnp.where(active, jnp.where(improved, 0, wait + 1), wait)
             epochs_run = epochs_run + active.astype(jnp.int32)
             curves = (jnp.where(active, train_loss, jnp.nan), jnp.where(active, val_loss, jnp.nan))
-            active = active & ~failed
-            if restore_best:  # early stopping: `patience` epochs without improvement
-                active = active & (wait < settings.patience)
+            # early stopping: `patience` epochs without improvement
+            active = active & ~failed & (epochs_run < epochs) & (~restore_best | (wait < patience))
             return (params, opt_state, best, active, wait, failed, epochs_run), curves
 
         best = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))
@@ -143,11 +148,10 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
                  jnp.asarray(False), jnp.asarray(0, jnp.int32))
         state, (train_curve, val_curve) = lax.scan(run_epoch, state, jnp.arange(settings.epochs))
         last_params, _, (best_params, _, best_epoch), _, _, failed, epochs_run = state
-        final = best_params if restore_best else last_params
+        final = _select(restore_best, best_params, last_params)
+        best_epoch = jnp.where(restore_best, best_epoch, epochs_run)
         val_mean, val_var = split_outputs(model.apply({"params": final}, x_val, deterministic=True))
         train_mean, _ = split_outputs(model.apply({"params": final}, x_train, deterministic=True))
-        if not restore_best:
-            best_epoch = epochs_run
         return {
             "params": final, "val_pred": val_mean, "val_var": val_var, "train_pred": train_mean,
             "epochs_run": epochs_run, "best_epoch": best_epoch, "failed": failed,
@@ -167,6 +171,8 @@ class Trainer:
     def __init__(self, model: nn.Module, init_model: nn.Module, settings: TrainSettings, seed: int,
                  devices: list[jax.Device]):
         self.settings, self.seed, self.devices = settings, seed, devices
+        self._compiled: dict[tuple[int, ...], Any] = {}
+        self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         mesh = Mesh(np.array(devices), ("splits",))
         self.sharding = NamedSharding(mesh, PartitionSpec("splits"))
         train = jax.vmap(make_train_one_split(model, settings))
@@ -196,18 +202,31 @@ class Trainer:
             return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
         return orthogonalize_recurrent(gaussian, on_host=False)
 
-    def train(self, windows: WindowArrays, keep_params: bool = False) -> ChunkResult:
+    def train(self, windows: WindowArrays, keep_params: bool = False, epochs: int | None = None,
+              patience: int | None = None) -> ChunkResult:
         """Train every split in `windows` (its length must be a multiple of the device count)."""
-        return self.collect(self.start(windows), keep_params)
+        return self.collect(self.start(windows, epochs, patience), keep_params)
 
-    def start(self, windows: WindowArrays) -> dict[str, Any]:
-        """Dispatch the training of a chunk and return at once (JAX runs it asynchronously)."""
+    def start(self, windows: WindowArrays, epochs: int | None = None, patience: int | None = None) -> dict[str, Any]:
+        """Dispatch the training of a chunk and return at once (JAX runs it asynchronously).
+
+        `epochs` (at most the settings' epochs) and `patience` override the settings for this chunk
+        without compiling another program.
+        """
         params = self.init_params(windows.split, windows.x_train)
         _, train_keys = self.split_keys(windows.split)
-        out = self._train(params, *(self._put(a) for a in (
-            windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
-            windows.x_val, windows.y_val)), self._put(train_keys))
-        return {"split": windows.split, **out}
+        count = len(windows.split)
+        epochs = np.full(count, self.settings.epochs if epochs is None else epochs, np.int32)
+        patience = np.full(count, self.settings.patience if patience is None else patience, np.int32)
+        args = (params, *(self._put(a) for a in (windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
+                                                  windows.x_val, windows.y_val)), self._put(train_keys),
+                self._put(epochs), self._put(patience))
+        shape = windows.x_train.shape
+        if shape not in self._compiled:  # compile explicitly, so its time is known apart from training
+            started = time.perf_counter()
+            self._compiled[shape] = self._train.lower(*args).compile()
+            self.compile_seconds += time.perf_counter() - started
+        return {"split": windows.split, **self._compiled[shape](*args)}
 
     def collect(self, started: dict[str, Any], keep_params: bool = False) -> ChunkResult:
         """Wait for a started chunk and bring its results to the host."""

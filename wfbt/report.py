@@ -48,8 +48,10 @@ def facts_table(summary: Mapping[str, Any]) -> Table:
                    f"step {splits['step']}, gap {splits['gap']}); trained now {splits['trained_now']:,}; "
                    f"failed {splits['failed']}"),
         ("device", f"{device['count']} × {device['platform']} ({device['kind']})"),
-        ("seconds", f"{seconds['total']:.1f} total, {seconds['training']:.1f} training "
-                    f"(first chunk incl. compile {seconds['first_chunk']:.1f})"),
+        ("seconds", f"{seconds['total']:.1f} total: " + ", ".join(
+            f"{name.replace('_', ' ')} {seconds[name]:.1f}" for name in
+            ("load", "compile", "training", "tables", "next_forecast") if name in seconds)
+            + " (training includes compile)"),
         ("speed", f"{rate:,.1f} splits/s" if rate else "- (nothing trained: resumed from saved results)"),
     ]
     for key, value in rows:

@@ -37,9 +37,12 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
         "model": {"name": config.model.name, "loss": config.train.loss, "epochs": config.train.epochs},
         "device": device,
         "versions": {name: _version(name) for name in LIBRARIES},
-        "seconds": {"total": seconds, "training": train_seconds, "first_chunk": trained["first_chunk_seconds"]},
+        "seconds": {"total": seconds, "training": train_seconds, "first_chunk": trained["first_chunk_seconds"],
+                    "compile": trained["compile_seconds"]},
         "chunk_size": trained["chunk_size"],
-        "splits_per_second": trained["trained"] / train_seconds if train_seconds > 0 else None,
+        # trained splits per second of training, compilation excluded (it is reported on its own)
+        "splits_per_second": (trained["trained"] / (train_seconds - trained["compile_seconds"])
+                              if train_seconds > trained["compile_seconds"] else None),
         "describe": {
             "train": {m: describe(splits[f"train_{m}"].to_numpy()) for m in SCALED},
             "val": {m: describe(splits[f"val_{m}"].to_numpy()) for m in SCALED + PRICE + ("dir_acc",)},
