@@ -27,11 +27,15 @@ def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: boo
     """
     batch, hidden = gate_inputs.shape[0], recurrent.shape[0]
     zeros = jnp.zeros((batch, hidden), gate_inputs.dtype)
+    half = jnp.full((hidden,), 0.5, gate_inputs.dtype)
+    gate_scale = jnp.concatenate([half, half, 2 * half, half])  # 1/2 on sigmoid gates, 1 on g
+    gate_shift = jnp.concatenate([half, half, 0 * half, half])
 
     def step(carry, gx_t):
         h_prev, c_prev = carry
-        i, f, g, o = jnp.split(gx_t + h_prev @ recurrent, 4, axis=-1)
-        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+        # one tanh for all four gates: sigmoid(z) = (1 + tanh(z / 2)) / 2 on i, f, o
+        t = jnp.tanh((gx_t + h_prev @ recurrent) * gate_scale)
+        i, f, g, o = jnp.split(t * gate_scale + gate_shift, 4, axis=-1)
         c = f * c_prev + i * g
         tanh_c = jnp.tanh(c)
         h = o * tanh_c
