@@ -93,15 +93,30 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _list(console: Console) -> int:
     from rich.table import Table
 
+    from wfbt.baselines import BASELINES
     from wfbt.models import MODELS
+    from wfbt.strategy import available_strategies
 
-    table = Table(title="Models", title_justify="left")
-    table.add_column("name")
-    table.add_column("description")
+    models = Table(title="Models ([model] name)", title_justify="left")
+    models.add_column("name", style="bold")
+    models.add_column("description")
     for name, cls in MODELS.items():
-        table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else cls.__name__)
-    console.print(table)
+        models.add_row(name, _first_line(cls.__doc__) or cls.__name__)
+    console.print(models)
+
+    strategies = Table(title="Strategies ([strategy] name; or a file: strategies/x.py:Class)", title_justify="left")
+    for column in ("name", "source", "parameters", "description"):
+        strategies.add_column(column, style="bold" if column == "name" else None)
+    for info in available_strategies():
+        params = ", ".join(f"{p.name}: {p.type.__name__} = {p.default!r}" for p in info.parameters) or "-"
+        strategies.add_row(info.name, info.source, params, info.summary)
+    console.print(strategies)
+    console.print("Baselines ([evaluation] baselines): " + ", ".join(BASELINES))
     return 0
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
 
 
 def _read_summary(run_dir: Path) -> dict:

@@ -66,6 +66,8 @@ def _per_gate(init: Callable) -> Callable:
 
 
 class LSTMForecaster(nn.Module):
+    """The reference network: stacked LSTMs with dropout, then Dense(dense_size) -> Dense(1)."""
+
     hidden_size: int = 50
     num_layers: int = 2
     dense_size: int = 25
@@ -87,6 +89,8 @@ class LSTMForecaster(nn.Module):
 
 
 class MLPForecaster(nn.Module):
+    """A dense ReLU network on the lookback window: a cheap learned baseline for the LSTM."""
+
     hidden_size: int = 50
     num_layers: int = 2
     dense_size: int = 25
@@ -106,10 +110,10 @@ class MLPForecaster(nn.Module):
 
 
 def _head(h: jax.Array, dense_size: int, n_outputs: int) -> jax.Array:
-    """Dense(dense_size) -> Dense(n_outputs), linear like the reference; (B,) or (B, 2)."""
+    """Dense(dense_size) -> Dense(n_outputs), linear with Glorot kernels like the Keras reference."""
     if dense_size:
-        h = nn.Dense(dense_size)(h)
-    out = nn.Dense(n_outputs)(h)
+        h = nn.Dense(dense_size, kernel_init=nn.initializers.glorot_uniform())(h)
+    out = nn.Dense(n_outputs, kernel_init=nn.initializers.glorot_uniform())(h)
     return out[..., 0] if n_outputs == 1 else out
 
 
