@@ -77,7 +77,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss)
     init_model = build_model(config.model, n_outputs, orthogonal_init=False)
-    trainer = Trainer(model, init_model, settings, config.train.seed, devices)
+    trainer = Trainer(model, init_model, settings, config.train.seed, devices, orthogonal=config.model.init == "keras")
     chunk = choose_chunk_size(len(plan), devices, config.engine.chunk_size)
     trained = _train_missing(config, prices, plan, trainer, chunk, store, baselines, progress)
     per_split = store.load()
@@ -98,7 +98,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     )
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
-        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, splits_table)
+        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, int(plan.train_len.max()),
+                                                       splits_table)
         stages["next_forecast"] = time.perf_counter() - mark
     if strategy_result is not None:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
@@ -157,7 +158,7 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer
     def prepare(first: int) -> tuple[np.ndarray, int, Any]:
         ids = to_train[first : first + chunk]
         padded = _pad(ids, chunk)  # one compiled shape for every chunk
-        width = _bucket(int(plan.train_len[padded].max()), config.splits.train)
+        width = int(plan.train_len.max())  # one shape for every chunk; each split loops over its own samples
         windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
         return ids, width, windows
 
@@ -211,7 +212,7 @@ def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
     return {key: np.concatenate([a[key], b[key]]) for key in a}
 
 
-def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, chunk: int,
+def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, chunk: int, width: int,
                         splits_table: pl.DataFrame) -> dict[str, Any]:
     """Forecast the first date after the data: from the last window, and averaged over the last k.
 
@@ -226,7 +227,7 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     starts = np.zeros(k, dtype=np.int64) if config.splits.mode == "expanding" else stops - train
     epochs = int(max(1, round(float(np.nanmedian(splits_table["best_epoch"].to_numpy())))))
     pad = _pad(np.arange(k), max(chunk, math.ceil(k / len(trainer.devices)) * len(trainer.devices)))
-    width = _bucket(int((stops - starts).max()), train)
+    width = max(int((stops - starts).max()), width)  # the walk-forward shape, unless expanding outgrew it
     windows = next_point_windows(prices.values, starts[pad], stops[pad], config.model.lookback,
                                  config.scaling.method, config.splits.val, width)
     # the forecast models get split indices after the walk-forward ones, so their seeds differ
@@ -242,14 +243,6 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
     }
-
-
-def _bucket(length: int, base: int) -> int:
-    """Pad expanding windows to geometric buckets (x1.5) so few shapes need compiling."""
-    size = base
-    while size < length:
-        size = math.ceil(size * 1.5)
-    return size
 
 
 def write_run(results: Results) -> None:

@@ -114,23 +114,27 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
             order = jnp.pad(order, (0, n_steps * batch - n_samples)).reshape(n_steps, batch)
             weights = in_split.reshape(n_steps, batch).astype(jnp.float32)
 
-            def step(carry, inputs):
-                params, opt_state = carry
-                index, weight, step_id = inputs
+            def step(step_id, carry):
+                params, opt_state, loss_sum, all_finite = carry
+                index, weight = order[step_id], weights[step_id]
                 new_params, new_opt_state, loss = train_step(
                     params, opt_state, x_train[index], y_train[index], weight,
                     jax.random.fold_in(epoch_key, step_id + 1))
                 take = active & (jnp.sum(weight) > 0)
                 params = _select(take, new_params, params)
                 opt_state = _select(take, new_opt_state, opt_state)
-                return (params, opt_state), (loss * jnp.sum(weight), jnp.isfinite(loss) | ~take)
+                return (params, opt_state, loss_sum + jnp.where(take, loss * jnp.sum(weight), 0.0),
+                        all_finite & (jnp.isfinite(loss) | ~take))
 
-            (params, opt_state), (weighted_losses, finite) = lax.scan(
-                step, (params, opt_state), (order, weights, jnp.arange(n_steps)))
-            train_loss = jnp.sum(weighted_losses) / n_train
+            # the loop runs this split's own number of minibatches, not the padded maximum: with
+            # expanding windows the cost follows the real samples (vmap runs to the chunk's longest)
+            own_steps = (n_train + batch - 1) // batch
+            params, opt_state, loss_sum, all_finite = lax.fori_loop(
+                0, own_steps, step, (params, opt_state, jnp.asarray(0.0, jnp.float32), jnp.asarray(True)))
+            train_loss = loss_sum / n_train
             val_loss = loss_fn(params, x_val, y_val, val_weight, key, True)
 
-            failed = failed | (active & ~(jnp.all(finite) & jnp.isfinite(val_loss)))
+            failed = failed | (active & ~(all_finite & jnp.isfinite(val_loss)))
             best_params, best_loss, best_epoch = best
             improved = active & ~failed & (val_loss < best_loss)
             best = (_select(improved, params, best_params),
@@ -169,8 +173,9 @@ class Trainer:
     """One compiled program for every chunk of the same shape, sharded over `devices`."""
 
     def __init__(self, model: nn.Module, init_model: nn.Module, settings: TrainSettings, seed: int,
-                 devices: list[jax.Device]):
+                 devices: list[jax.Device], orthogonal: bool = True):
         self.settings, self.seed, self.devices = settings, seed, devices
+        self.orthogonal = orthogonal
         self._compiled: dict[tuple[int, ...], Any] = {}
         self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         mesh = Mesh(np.array(devices), ("splits",))
@@ -198,6 +203,8 @@ class Trainer:
     def init_params(self, splits: np.ndarray, x_example: np.ndarray) -> Any:
         init_keys, _ = self.split_keys(splits)
         gaussian = self._init(self._put(init_keys), self._put(x_example[:, :1]))
+        if not self.orthogonal:  # only the Keras scheme has orthogonal recurrent kernels
+            return gaussian
         if self.devices[0].platform == "cpu":
             return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
         return orthogonalize_recurrent(gaussian, on_host=False)

@@ -41,17 +41,33 @@ class FusedLSTM(nn.Module):
     return_sequences: bool = False
     orthogonal_init: bool = True
     unroll: int = 1  # time steps per loop iteration: 1 is best on CPU; a full unroll on GPU
+    init_scheme: str = "keras"  # "keras": Glorot, orthogonal, forget bias 1; "torch": U(±1/√H) everywhere
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F)
         hidden = self.features
-        recurrent_init = nn.initializers.orthogonal() if self.orthogonal_init else nn.initializers.normal(1.0)
-        kernel = self.param("kernel", nn.initializers.glorot_uniform(), (inputs.shape[-1], 4 * hidden))
-        recurrent = self.param("recurrent_kernel", _per_gate(recurrent_init), (hidden, 4 * hidden))
-        bias = self.param("bias", forget_bias_init, (4 * hidden,))
+        if self.init_scheme == "torch":
+            uniform = _symmetric_uniform(1.0 / np.sqrt(hidden))
+            kernel_init, recurrent_init = uniform, uniform
+            bias_init = lambda key, shape, dtype=jnp.float32: (  # noqa: E731  b_ih + b_hh
+                uniform(key, shape, dtype) + uniform(jax.random.fold_in(key, 1), shape, dtype))
+        else:
+            kernel_init, bias_init = nn.initializers.glorot_uniform(), forget_bias_init
+            recurrent_init = _per_gate(nn.initializers.orthogonal() if self.orthogonal_init
+                                       else nn.initializers.normal(1.0))
+        kernel = self.param("kernel", kernel_init, (inputs.shape[-1], 4 * hidden))
+        recurrent = self.param("recurrent_kernel", recurrent_init, (hidden, 4 * hidden))
+        bias = self.param("bias", bias_init, (4 * hidden,))
         gate_inputs = inputs @ kernel + bias  # one matmul for every time step and gate
         hidden_states = lstm_sequence(gate_inputs, recurrent, min(self.unroll, inputs.shape[1]))  # (B, T, H)
         return hidden_states if self.return_sequences else hidden_states[:, -1]
+
+
+def _symmetric_uniform(limit: float) -> Callable:
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+    return init
 
 
 def _per_gate(init: Callable) -> Callable:
@@ -75,6 +91,7 @@ class LSTMForecaster(nn.Module):
     n_outputs: int = 1
     orthogonal_init: bool = True
     unroll: int = 1
+    init_scheme: str = "keras"
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:  # x (B, L)
@@ -82,10 +99,10 @@ class LSTMForecaster(nn.Module):
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init,
-                          unroll=self.unroll)(h)
+                          unroll=self.unroll, init_scheme=self.init_scheme)(h)
             rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
             h = nn.Dropout(rate, deterministic=deterministic)(h)
-        return _head(h, self.dense_size, self.n_outputs)
+        return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
 
 class MLPForecaster(nn.Module):
@@ -98,6 +115,7 @@ class MLPForecaster(nn.Module):
     n_outputs: int = 1
     orthogonal_init: bool = True  # no recurrent kernel; kept so every model takes the same fields
     unroll: int = 1
+    init_scheme: str = "keras"
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
@@ -106,15 +124,22 @@ class MLPForecaster(nn.Module):
             h = nn.relu(nn.Dense(self.hidden_size)(h))
             rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
             h = nn.Dropout(rate, deterministic=deterministic)(h)
-        return _head(h, self.dense_size, self.n_outputs)
+        return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
 
-def _head(h: jax.Array, dense_size: int, n_outputs: int) -> jax.Array:
-    """Dense(dense_size) -> Dense(n_outputs), linear with Glorot kernels like the Keras reference."""
+def _head(h: jax.Array, dense_size: int, n_outputs: int, init: str = "keras") -> jax.Array:
+    """Dense(dense_size) -> Dense(n_outputs), linear; Glorot kernels (Keras) or U(±1/√fan_in) (torch)."""
     if dense_size:
-        h = nn.Dense(dense_size, kernel_init=nn.initializers.glorot_uniform())(h)
-    out = nn.Dense(n_outputs, kernel_init=nn.initializers.glorot_uniform())(h)
+        h = _dense(dense_size, h.shape[-1], init)(h)
+    out = _dense(n_outputs, h.shape[-1], init)(h)
     return out[..., 0] if n_outputs == 1 else out
+
+
+def _dense(features: int, fan_in: int, init: str) -> nn.Dense:
+    if init == "torch":
+        uniform = _symmetric_uniform(1.0 / np.sqrt(fan_in))
+        return nn.Dense(features, kernel_init=uniform, bias_init=uniform)
+    return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform())
 
 
 MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster}
@@ -134,6 +159,7 @@ def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = Tru
         n_outputs=n_outputs,
         orthogonal_init=orthogonal_init,
         unroll=unroll,
+        init_scheme=config.init,
     )
 
 
