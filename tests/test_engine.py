@@ -41,7 +41,8 @@ def test_params_change_after_a_step():
 
 
 def test_early_stopping_restores_the_best_epoch(tmp_path, tiny_data):
-    config = load_config(write_config(tmp_path, tiny_data), ["train.learning_rate=0.05", "train.epochs=3"])
+    config = load_config(write_config(tmp_path, tiny_data), ["train.learning_rate=0.05", "train.epochs=3",
+                                                             "model.init='keras'"])  # the orthogonal-init path
     results = run_experiment(config, out_dir=tmp_path / "out")
     table, curves = results.splits, results.curves
     assert (table["status"] == "ok").all()
