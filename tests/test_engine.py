@@ -126,7 +126,8 @@ def test_batched_engine_equals_one_split_at_a_time(tiny_run):
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, "mse")
     devices = jax.devices()[:2]
-    trainer = Trainer(model, build_model(config.model, 1, orthogonal_init=False), settings, config.train.seed, devices)
+    trainer = Trainer(model, build_model(config.model, 1, orthogonal_init=False), settings, config.train.seed, devices,
+                      orthogonal=config.model.init == "keras")
     splits = np.arange(4)
     windows = build_windows(tiny_run.prices.values, tiny_run.plan, splits, config.model.lookback, "minmax")
     batched = trainer.train(windows)
