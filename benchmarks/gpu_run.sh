@@ -29,4 +29,13 @@ PY
 export WFBT_CACHE_DIR=/tmp/cache-cold
 run gpu_cold "$@"
 run gpu_warm "$@"
-for variant in "$@"; do :; done
+[ "${GPU_SUITE:-0}" = 1 ] || exit 0
+# steady state of the training program alone (3,061 splits, 10 epochs), best of 3
+python3 benchmarks/profile_chunk.py --set 'data.source=".whl/aapl.csv"' --set data.start=2000-03-01 \
+  --splits 3061 --epochs 10 --repeat 3 --top 0 2>&1 | grep -v -i warn | sed 's/^/steady 3061 splits: /'
+# refit_every: speed / accuracy trade-off on all 3,061 splits
+run gpu_refit5 --set splits.refit_every=5 "$@"
+run gpu_refit20 --set splits.refit_every=20 "$@"
+# rolling vs expanding, cost per training sample
+python3 benchmarks/expanding.py --set 'data.source=".whl/aapl.csv"' --set data.start=2000-03-01 \
+  --splits 512 --step 5 --no-append 2>&1 | grep -v -i warn
