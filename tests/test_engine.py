@@ -146,3 +146,16 @@ def test_batched_engine_equals_one_split_at_a_time(tiny_run):
     forecast = scaling.invert(windows.scaler, batched.val_pred.astype(np.float64)).ravel()
     reported = tiny_run.predictions.filter(pl.col("split") < 4)["forecast"].to_numpy()
     np.testing.assert_allclose(forecast, reported, rtol=1e-5)
+
+
+def test_expanding_windows_train_on_their_real_samples(tmp_path, tiny_run, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["splits.mode='expanding'", "splits.max_splits=6",
+                                                             "evaluation.next_forecast=false"])
+    expanding = run_experiment(config, out_dir=tmp_path / "out")
+    table = expanding.splits
+    assert (table["train_start"] == table["train_start"][0]).all() and (table["status"] == "ok").all()
+    assert expanding.plan.train_len.tolist() == [40, 43, 46, 49, 52, 55]
+    # split 0 has the same window in both modes: padding to longer windows changes nothing
+    first = expanding.predictions.filter(pl.col("split") == 0)["forecast"].to_numpy()
+    rolling = tiny_run.predictions.filter(pl.col("split") == 0)["forecast"].to_numpy()
+    np.testing.assert_allclose(first, rolling, rtol=1e-5)

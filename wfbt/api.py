@@ -75,10 +75,12 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
 
     stages = {"load": time.perf_counter() - started}
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
-                             config.train.patience, config.train.loss)
+                             config.train.patience, config.train.loss,
+                             equal_windows=bool(plan.train_len.min() == plan.train_len.max()))
     init_model = build_model(config.model, n_outputs, orthogonal_init=False)
     trainer = Trainer(model, init_model, settings, config.train.seed, devices, orthogonal=config.model.init == "keras")
-    chunk = choose_chunk_size(len(plan), devices, config.engine.chunk_size)
+    # only every refit_every-th split trains: size chunks by those
+    chunk = choose_chunk_size(len(np.unique(plan.refit_from)), devices, config.engine.chunk_size)
     trained = _train_missing(config, prices, plan, trainer, chunk, store, baselines, progress)
     per_split = store.load()
     mark = time.perf_counter()

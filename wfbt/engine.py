@@ -37,6 +37,7 @@ class TrainSettings:
     learning_rate: float
     patience: int  # 0: no early stopping, the last epoch's weights are kept
     loss: str  # "mse" | "gaussian_nll"
+    equal_windows: bool = True  # every split has the same number of training samples (rolling)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
             params, opt_state, best, active, wait, failed, epochs_run = state
             epoch_key = jax.random.fold_in(key, epoch)
             # shuffle the real samples; padding sorts last and is masked out
-            noise = jax.random.uniform(jax.random.fold_in(epoch_key, 0), (n_samples,))
+            # one draw per sample index, so the order never depends on how much padding follows
+            shuffle_key = jax.random.fold_in(epoch_key, 0)
+            noise = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(shuffle_key, i)))(jnp.arange(n_samples))
             order = jnp.argsort(jnp.where(jnp.arange(n_samples) < n_train, noise, 2.0))
             order = jnp.pad(order, (0, n_steps * batch - n_samples)).reshape(n_steps, batch)
             weights = in_split.reshape(n_steps, batch).astype(jnp.float32)
@@ -126,11 +129,14 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
                 return (params, opt_state, loss_sum + jnp.where(take, loss * jnp.sum(weight), 0.0),
                         all_finite & (jnp.isfinite(loss) | ~take))
 
-            # the loop runs this split's own number of minibatches, not the padded maximum: with
-            # expanding windows the cost follows the real samples (vmap runs to the chunk's longest)
-            own_steps = (n_train + batch - 1) // batch
-            params, opt_state, loss_sum, all_finite = lax.fori_loop(
-                0, own_steps, step, (params, opt_state, jnp.asarray(0.0, jnp.float32), jnp.asarray(True)))
+            carry = (params, opt_state, jnp.asarray(0.0, jnp.float32), jnp.asarray(True))
+            if settings.equal_windows:  # a fixed trip count: XLA compiles it far better, on GPU above all
+                carry, _ = lax.scan(lambda c, i: (step(i, c), None), carry, jnp.arange(n_steps))
+            else:
+                # the loop runs this split's own number of minibatches, not the padded maximum: with
+                # expanding windows the cost follows the real samples (vmap runs to the chunk's longest)
+                carry = lax.fori_loop(0, (n_train + batch - 1) // batch, step, carry)
+            params, opt_state, loss_sum, all_finite = carry
             train_loss = loss_sum / n_train
             val_loss = loss_fn(params, x_val, y_val, val_weight, key, True)
 
