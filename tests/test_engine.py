@@ -159,3 +159,15 @@ def test_expanding_windows_train_on_their_real_samples(tmp_path, tiny_run, tiny_
     first = expanding.predictions.filter(pl.col("split") == 0)["forecast"].to_numpy()
     rolling = tiny_run.predictions.filter(pl.col("split") == 0)["forecast"].to_numpy()
     np.testing.assert_allclose(first, rolling, rtol=1e-5)
+
+
+def test_pnl_trades_only_on_forecasts_no_model_selection_saw(tiny_run):
+    """Early stopping looks at the validation window, so the P&L uses forecasts of later points."""
+    plan, prices = tiny_run.plan, tiny_run.prices
+    tests = tiny_run.test_predictions
+    rows = np.searchsorted(prices.date_text(np.arange(len(prices))), tests["date"].to_numpy())
+    assert (rows >= plan.val_stop[tests["split"].to_numpy()]).all()  # after the whole validation window
+    # step 3: each split forecasts the 3 points after its validation window, so they tile the dates
+    assert tests.group_by("split").len()["len"].max() == 3
+    equity_dates = set(tiny_run.strategy.equity["date"].cast(str).to_list())
+    assert equity_dates <= set(tests["date"].to_list()) and len(equity_dates) > 0

@@ -43,6 +43,7 @@ class Results:
     curves: pl.DataFrame  # one row per (split, epoch)
     summary: dict[str, Any] = field(default_factory=dict)
     strategy: StrategyResult | None = None  # P&L, when the config has a [strategy] table
+    test_predictions: pl.DataFrame | None = None  # forecasts of the points after each validation window
 
 
 ProgressFn = Callable[[int, int], None]  # (splits done, splits in all)
@@ -87,10 +88,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
 
     splits_table = tables.splits_table(per_split, plan, prices)
     predictions = tables.predictions_table(per_split, plan, prices)
+    test_predictions = tables.test_predictions_table(per_split, plan, prices)
     curves = tables.curves_table(per_split)
     strategy_result = None
     if strategy is not None:
-        strategy_result = run_strategy(strategy, predictions, prices.dates, prices.values,
+        # trade only on forecasts no part of training saw: the early stopping of split s looked at
+        # its validation window, so the P&L uses each split's forecasts of the points after it
+        strategy_result = run_strategy(strategy, test_predictions, prices.dates, prices.values,
                                        config.strategy.cost_bps, config.strategy.slippage_bps)
     stages["tables"] = time.perf_counter() - mark
     summary = run_summary(
@@ -110,7 +114,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     summary["seconds"].update(stages)
     summary["seconds"]["total"] = time.perf_counter() - started
     results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
-                      strategy_result)
+                      strategy_result, test_predictions)
     write_run(results)
     return results
 
@@ -136,6 +140,7 @@ def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[
     splits = config.splits
     parts.append(repr((splits.mode, splits.train, splits.val, splits.step, splits.gap, splits.refit_every)))
     parts.append(config.data.target)
+    parts.append(rundir.FORMAT)
     return rundir.fingerprint(*parts, prices.dates.tobytes(), prices.values.tobytes())
 
 
@@ -161,7 +166,8 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer
         ids = to_train[first : first + chunk]
         padded = _pad(ids, chunk)  # one compiled shape for every chunk
         width = int(plan.train_len.max())  # one shape for every chunk; each split loops over its own samples
-        windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
+        windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,
+                                config.splits.step)
         return ids, width, windows
 
     # while the device trains chunk i+1, the host evaluates and saves chunk i
@@ -199,10 +205,11 @@ def _forecast_followers(trainer: Trainer, result, trained_ids: np.ndarray, membe
     size = chunk * (config.splits.refit_every - 1)  # fixed, so the predict program compiles once
     padded = _pad(members, size)
     source = np.searchsorted(trained_ids, plan.refit_from[padded])  # sorted; padding repeats the last
-    windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width)
+    windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,
+                            config.splits.step)
     params = jax.tree.map(lambda leaf: leaf[source], result.params)
-    val_pred, val_var = trainer.predict(params, windows.x_val)
-    follower_result = result.take(source, padded, val_pred, val_var)
+    follower_result = result.take(source, padded, trainer.predict(params, windows.x_val),
+                                  trainer.predict(params, windows.x_test))
     return tables.evaluate_chunk(windows, follower_result, prices.values, plan, len(members), baselines)
 
 
@@ -254,6 +261,7 @@ def write_run(results: Results) -> None:
     rundir.write_csv_atomic(out / "splits.csv", results.splits)
     rundir.write_csv_atomic(out / "predictions.csv", results.predictions)
     rundir.write_csv_atomic(out / "curves.csv", results.curves)
+    rundir.write_csv_atomic(out / "test_predictions.csv", results.test_predictions)
     if results.strategy is not None:
         rundir.write_csv_atomic(out / "equity.csv", results.strategy.equity)
         rundir.write_csv_atomic(out / "pnl_splits.csv", results.strategy.per_split)

@@ -53,13 +53,16 @@ class ChunkResult:
     failed: np.ndarray  # (S,) bool: a loss became NaN/inf
     train_curve: np.ndarray  # (S, E) mean training loss per epoch, NaN after stopping
     val_curve: np.ndarray  # (S, E)
+    test_pred: np.ndarray | None = None  # (S, P) forecasts of the points after the validation window
+    test_var: np.ndarray | None = None
     params: Any = None  # the trained (restored-best) parameters, when asked for (refit_every > 1)
 
-    def take(self, index: np.ndarray, split: np.ndarray, val_pred: np.ndarray, val_var: np.ndarray | None) -> ChunkResult:
-        """The result of the splits `index` points at, with other validation forecasts: what a
-        split that reuses an earlier split's model reports (same training, own validation)."""
-        return ChunkResult(split, val_pred, val_var, self.train_pred[index], self.epochs_run[index],
-                           self.best_epoch[index], self.failed[index], self.train_curve[index], self.val_curve[index])
+    def take(self, index: np.ndarray, split: np.ndarray, val: tuple, test: tuple) -> ChunkResult:
+        """The result of the splits `index` points at, with other (mean, variance) forecasts for
+        validation and test points: what a split that reuses an earlier split's model reports."""
+        return ChunkResult(split, val[0], val[1], self.train_pred[index], self.epochs_run[index],
+                           self.best_epoch[index], self.failed[index], self.train_curve[index], self.val_curve[index],
+                           test[0], test[1])
 
 
 def pointwise_loss(kind: str, mean: jax.Array, var: jax.Array | None, target: jax.Array) -> jax.Array:
@@ -239,7 +242,9 @@ class Trainer:
             started = time.perf_counter()
             self._compiled[shape] = self._train.lower(*args).compile()
             self.compile_seconds += time.perf_counter() - started
-        return {"split": windows.split, **self._compiled[shape](*args)}
+        out = self._compiled[shape](*args)
+        out["test_pred"], out["test_var"] = self._predict(out["params"], self._put(windows.x_test))
+        return {"split": windows.split, **out}
 
     def collect(self, started: dict[str, Any], keep_params: bool = False) -> ChunkResult:
         """Wait for a started chunk and bring its results to the host."""
@@ -257,6 +262,8 @@ class Trainer:
             failed=np.asarray(out["failed"]),
             train_curve=np.asarray(out["train_curve"]),
             val_curve=np.asarray(out["val_curve"]),
+            test_pred=np.asarray(out["test_pred"]),
+            test_var=None if out["test_var"] is None else np.asarray(out["test_var"]),
             params=params if keep_params else None,
         )
 

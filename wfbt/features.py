@@ -28,6 +28,10 @@ class WindowArrays:
     x_val: np.ndarray  # (S, V, L) float32
     y_val: np.ndarray  # (S, V) float32
     scaler: scaling.ScalerParams
+    # the points right after the validation window, up to the next split's: no model-selection
+    # step of this split ever saw them, so their forecasts are honest out-of-sample ones (P&L)
+    x_test: np.ndarray  # (S, P, L) float32
+    test_rows: np.ndarray  # (S, P) row of each test target; >= len(values) when past the data
 
     def __len__(self) -> int:
         return len(self.split)
@@ -40,12 +44,14 @@ def build_windows(
     lookback: int,
     method: str,
     window_len: int | None = None,
+    test_len: int = 1,
 ) -> WindowArrays:
     """Windows for `splits` of `plan` over the price `values` (1-D, float64).
 
     A split that reuses an earlier split's model (`refit_every > 1`) gets that model's training
     window and scaler, and its own validation window. `window_len` pads the training window to
-    a fixed length (the longest in a chunk by default).
+    a fixed length (the longest in a chunk by default). `test_len` is how many points after the
+    validation window each split forecasts for the P&L (the split step, so they tile the dates).
     """
     splits = np.asarray(splits, dtype=np.int64)
     fit_split = plan.refit_from[splits]
@@ -67,6 +73,9 @@ def build_windows(
     val_rows = (plan.val_start[splits][:, None, None] + np.arange(val_len)[None, :, None]
                 - lookback + np.arange(lookback + 1))
     val_windows = scaling.apply(scaler, values[val_rows])
+    test_rows = plan.val_stop[splits][:, None] + np.arange(test_len)
+    input_rows = test_rows[..., None] - lookback + np.arange(lookback)
+    x_test = scaling.apply(scaler, values[np.minimum(input_rows, len(values) - 1)])
 
     f32 = np.float32
     return WindowArrays(
@@ -79,6 +88,8 @@ def build_windows(
         x_val=val_windows[..., :lookback].astype(f32),
         y_val=val_windows[..., lookback].astype(f32),
         scaler=scaler,
+        x_test=x_test.astype(f32),
+        test_rows=test_rows,
     )
 
 

@@ -22,6 +22,7 @@ import polars as pl
 
 from wfbt.errors import UserError
 
+FORMAT = "partial-2"  # what a saved chunk holds; older run directories are refused, not misread
 PARTIAL = "partial"
 FINGERPRINT = "fingerprint.txt"
 

@@ -72,6 +72,12 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
         out[f"{name}_val_rmse_price"], out[f"{name}_val_mae_price"] = price["rmse_price"], price["mae_price"]
         out[f"{name}_val_dir_acc"] = dir_acc(actual, base_forecast, last)
         out[f"{name}_forecast"] = base_forecast
+    test_rows = windows.test_rows[keep]
+    past_data = test_rows >= len(values)
+    test_forecast = scaling.invert(scaler, result.test_pred[keep].astype(np.float64))
+    out["test_forecast"] = np.where(failed[:, None] | past_data, np.nan, test_forecast)
+    out["test_actual"] = np.where(past_data, np.nan, values[np.minimum(test_rows, len(values) - 1)])
+    out["test_last"] = values[np.minimum(test_rows, len(values)) - 1]
     out["epochs_run"], out["best_epoch"], out["failed"] = result.epochs_run[keep], result.best_epoch[keep], failed
     out["train_curve"], out["val_curve"] = result.train_curve[keep], result.val_curve[keep]
     return out
@@ -116,6 +122,25 @@ def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices:
     for name in baseline_names(per_split):
         columns[f"{name}_forecast"] = per_split[f"{name}_forecast"].ravel()
     return pl.DataFrame(columns)
+
+
+def test_predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries) -> pl.DataFrame:
+    """Forecasts of the points after each validation window (`test_predictions.csv`, the P&L's input).
+
+    The model of split s was trained on its training window and early-stopped on its validation
+    window; it never saw these points, so trading on them involves no look-ahead at all.
+    """
+    s = per_split["split"]
+    width = per_split["test_forecast"].shape[1]
+    rows = plan.val_stop[s, None] + np.arange(width)
+    inside = (rows < len(prices)).ravel()
+    return pl.DataFrame({
+        "split": np.repeat(s, width)[inside],
+        "date": prices.date_text(rows.ravel()[inside]),
+        "actual": per_split["test_actual"].ravel()[inside],
+        "forecast": per_split["test_forecast"].ravel()[inside],
+        "last": per_split["test_last"].ravel()[inside],
+    })
 
 
 def curves_table(per_split: dict[str, np.ndarray]) -> pl.DataFrame:
