@@ -95,6 +95,9 @@ def set_key(text: str, section: str, key: str, value: str) -> str:
         ("splits", "mode", '"expandng"', "\"expandng\" is not one of 'expanding', 'rolling'. Did you mean 'expanding'?"),
         ("model", "name", '"lstn"', "unknown model 'lstn'. Did you mean 'lstm'?"),
         ("model", "dropout", "0.3", "[model] dropout: expected a list, got 0.3 (a number)"),
+        ("strategy", "name", '"long_shrt"', "[strategy] name: unknown strategy 'long_shrt'. Did you mean 'long_short'?"),
+        ("strategy", "min_move_pcnt", "1.0", "[strategy] min_move_pcnt: unknown parameter"),
+        ("evaluation", "baselines", '["naiv"]', "unknown baseline 'naiv'. Did you mean 'naive'?"),
     ],
 )
 def test_bad_config_exits_2_with_a_clear_message(tmp_path, tiny_data, capsys, section, key, value, message):

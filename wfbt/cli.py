@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console()
+    # a pipe or a log file gets 120 columns instead of rich's 80, so wide tables are not cut
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     errors = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)
