@@ -33,6 +33,7 @@ def test_smoke_run_writes_the_run_directory_and_resumes(tmp_path, tiny_data, cap
         assert [f"{name}_val_mse", f"{name}_val_rmse_price", f"{name}_val_mae_price", f"{name}_val_dir_acc"] == [
             c for c in splits.columns if c.startswith(f"{name}_val_") and not c.endswith("_r2")]
         assert set(summary["dm_test"][name]) == {"statistic", "p_value", "n"}
+        assert summary["dm_test_after_validation"][name]["n"] >= 4
     assert "val_dir_acc" in splits.columns
     equity = pl.read_csv(out / "equity.csv")
     assert equity.columns == ["date", "position", "return", "strategy_equity", "buy_hold_equity"]

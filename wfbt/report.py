@@ -136,12 +136,14 @@ def baseline_tests_table(summary: Mapping[str, Any]) -> Table:
     table = Table(title=f"Model vs baselines: one-step forecasts {points['first_date']} .. {points['last_date']} "
                         "(Diebold-Mariano, squared error, HLN-corrected; negative = model better)",
                   title_justify="left")
-    for column in ("baseline", "splits model beats (val MSE)", "DM statistic", "p-value", "points"):
+    for column in ("baseline", "splits model beats (val MSE)", "DM statistic", "p-value", "points",
+                   "DM after validation", "p-value ", "points "):
         table.add_column(column, justify="right")
+    after = summary.get("dm_test_after_validation", {})
     for name in summary["baselines"]:
-        dm = summary["dm_test"][name]
+        dm, oos = summary["dm_test"][name], after.get(name, {})
         table.add_row(name, fmt(summary["model_beats_share"][name]), fmt(dm["statistic"]), fmt(dm["p_value"]),
-                      fmt(dm["n"]))
+                      fmt(dm["n"]), fmt(oos.get("statistic")), fmt(oos.get("p_value")), fmt(oos.get("n")))
     return table
 
 

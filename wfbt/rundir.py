@@ -22,7 +22,7 @@ import polars as pl
 
 from wfbt.errors import UserError
 
-FORMAT = "partial-2"  # what a saved chunk holds; older run directories are refused, not misread
+FORMAT = "partial-3"  # what a saved chunk holds; older run directories are refused, not misread
 PARTIAL = "partial"
 FINGERPRINT = "fingerprint.txt"
 

@@ -23,8 +23,9 @@ COMPARED = ("val_rmse_price", "val_mae_price", "val_r2", "val_dir_acc")
 
 
 def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits: pl.DataFrame,
-                predictions: pl.DataFrame, curves: pl.DataFrame, baselines: list[str], device: dict[str, Any],
-                trained: dict[str, Any], seconds: float) -> dict[str, Any]:
+                predictions: pl.DataFrame, test_predictions: pl.DataFrame, curves: pl.DataFrame,
+                baselines: list[str], device: dict[str, Any], trained: dict[str, Any],
+                seconds: float) -> dict[str, Any]:
     train_seconds = trained["seconds"]
     summary = {
         "config": {"file": str(config.path)},
@@ -52,6 +53,7 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
         "curves": curve_bands(curves),
     }
     summary.update(comparison(splits, predictions, baselines))
+    summary["dm_test_after_validation"] = after_validation_dm(test_predictions, baselines)
     if "forecast_std" in predictions.columns:
         summary["coverage"] = coverage(predictions)
     return summary
@@ -83,6 +85,15 @@ def comparison(splits: pl.DataFrame, predictions: pl.DataFrame, baselines: list[
     return {"baselines": baselines, "compare": distributions, "model_beats_share": share, "dm_test": dm,
             "dm_points": {"first_date": stitched["date"][0] if stitched.height else None,
                           "last_date": stitched["date"][-1] if stitched.height else None}}
+
+
+def after_validation_dm(test_predictions: pl.DataFrame, baselines: list[str]) -> dict[str, Any]:
+    """DM tests on the forecasts of the points after each validation window (one per date, the
+    latest split's): no early-stopping choice saw them, unlike the validation forecasts."""
+    stitched = test_predictions.sort("date", "split").unique("date", keep="last", maintain_order=True)
+    actual = stitched["actual"].to_numpy()
+    return {name: dm_test(actual, stitched["forecast"].to_numpy(), stitched[f"{name}_forecast"].to_numpy())
+            for name in baselines}
 
 
 def one_step_series(predictions: pl.DataFrame) -> pl.DataFrame:

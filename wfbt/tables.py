@@ -59,11 +59,21 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     out["val_forecast"] = np.where(failed[:, None], np.nan, forecast)
     if result.val_var is not None:
         out["val_std"] = np.sqrt(result.val_var[keep].astype(np.float64)) * scaler.scale[:, None]
+    test_rows = windows.test_rows[keep]
+    past_data = test_rows >= len(values)
+    test_forecast = scaling.invert(scaler, result.test_pred[keep].astype(np.float64))
+    out["test_forecast"] = np.where(failed[:, None] | past_data, np.nan, test_forecast)
+    out["test_actual"] = np.where(past_data, np.nan, values[np.minimum(test_rows, len(values) - 1)])
+    out["test_last"] = values[np.minimum(test_rows, len(values)) - 1]
     last = out["val_last"]
     out["val_dir_acc"] = dir_acc(actual, out["val_forecast"], last)
     for name, value in up_scores(actual, out["val_forecast"], last).items():
         out[f"val_up_{name}"] = value
     arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS}
+    after = baseline_forecasts(baselines, **(arrays | {"x_val": windows.x_test[keep]}))
+    for name, scaled_forecast in after.items():  # the same baselines on the points after the window
+        out[f"{name}_test_forecast"] = np.where(past_data, np.nan,
+                                                scaling.invert(scaler, scaled_forecast.astype(np.float64)))
     for name, scaled_forecast in baseline_forecasts(baselines, **arrays).items():
         base_forecast = scaling.invert(scaler, scaled_forecast.astype(np.float64))
         scaled_metrics = regression_metrics(windows.y_val[keep], scaled_forecast)
@@ -72,12 +82,6 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
         out[f"{name}_val_rmse_price"], out[f"{name}_val_mae_price"] = price["rmse_price"], price["mae_price"]
         out[f"{name}_val_dir_acc"] = dir_acc(actual, base_forecast, last)
         out[f"{name}_forecast"] = base_forecast
-    test_rows = windows.test_rows[keep]
-    past_data = test_rows >= len(values)
-    test_forecast = scaling.invert(scaler, result.test_pred[keep].astype(np.float64))
-    out["test_forecast"] = np.where(failed[:, None] | past_data, np.nan, test_forecast)
-    out["test_actual"] = np.where(past_data, np.nan, values[np.minimum(test_rows, len(values) - 1)])
-    out["test_last"] = values[np.minimum(test_rows, len(values)) - 1]
     out["epochs_run"], out["best_epoch"], out["failed"] = result.epochs_run[keep], result.best_epoch[keep], failed
     out["train_curve"], out["val_curve"] = result.train_curve[keep], result.val_curve[keep]
     return out
@@ -140,6 +144,8 @@ def test_predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, pr
         "actual": per_split["test_actual"].ravel()[inside],
         "forecast": per_split["test_forecast"].ravel()[inside],
         "last": per_split["test_last"].ravel()[inside],
+        **{f"{name}_forecast": per_split[f"{name}_test_forecast"].ravel()[inside]
+           for name in baseline_names(per_split)},
     })
 
 
