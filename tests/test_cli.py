@@ -56,6 +56,11 @@ def test_smoke_run_writes_the_run_directory_and_resumes(tmp_path, tiny_data, cap
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
     assert "Per-split validation metrics" in capsys.readouterr().out
+    assert main(["compare", str(out), str(out)]) == 0
+    assert "median val rmse (price)" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "lstm" in listed and "long_short" in listed and "linear" in listed
 
 
 def _error(capsys, argv) -> str:

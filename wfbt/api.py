@@ -99,8 +99,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     stages["tables"] = time.perf_counter() - mark
     summary = run_summary(
         config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
-        test_predictions=test_predictions, curves=curves, baselines=baselines, device=device_facts(devices), trained=trained,
-        seconds=time.perf_counter() - started,
+        test_predictions=test_predictions, curves=curves, baselines=baselines, device=device_facts(devices),
+        trained=trained, seconds=time.perf_counter() - started,
     )
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
