@@ -28,6 +28,7 @@ def test_smoke_run_writes_the_run_directory_and_resumes(tmp_path, tiny_data, cap
     assert predictions.height == 4 * 5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["splits"]["count"] == 4 and summary["describe"]["val"]["mse"]["count"] == 4
+    assert summary["config"]["as_run"]["train"]["epochs"] == 3 and summary["versions"]["jax"]
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
     for name in ("naive", "drift", "mean", "linear"):
         assert [f"{name}_val_mse", f"{name}_val_rmse_price", f"{name}_val_mae_price", f"{name}_val_dir_acc"] == [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
                                "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,
                                "figures": strategy_result.figures, "buy_hold": strategy_result.buy_hold}
+    summary["config"]["as_run"] = tomllib.loads(to_toml(config, data_source=prices.source, out_dir=str(run_dir)))
     summary["seconds"].update(stages)
     summary["seconds"]["total"] = time.perf_counter() - started
     results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
