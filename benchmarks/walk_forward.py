@@ -173,10 +173,17 @@ def worker_jax_loop(spec: dict) -> dict:
         val_mse[s] = float(val_loss(params, x_val, y_val))
         epochs_run[s] = epoch
         per_split.append(time.perf_counter() - t0)
+    return _loop_result(started, ready, per_split, val_mse, epochs_run,
+                        f"{jax.devices()[0].platform} x1 ({jax.devices()[0].device_kind})")
+
+
+def _loop_result(started: float, ready: float, per_split: list, val_mse: dict, epochs_run: dict,
+                 device: str) -> dict:
+    """What a plain per-split loop worker reports back (JAX or PyTorch alike)."""
     return {
         "ready_s": ready, "per_split_s": per_split, "val_mse": val_mse, "epochs_run": epochs_run,
         "in_process_s": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(), "cpu_s": _cpu_seconds(),
-        "device": f"{jax.devices()[0].platform} x1 ({jax.devices()[0].device_kind})",
+        "device": device,
     }
 
 
@@ -248,11 +255,7 @@ def worker_torch_loop(spec: dict) -> dict:
             val_mse[s] = mse(net(x_val), y_val).item()
         epochs_run[s] = epoch
         per_split.append(time.perf_counter() - t0)
-    return {
-        "ready_s": ready, "per_split_s": per_split, "val_mse": val_mse, "epochs_run": epochs_run,
-        "in_process_s": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(), "cpu_s": _cpu_seconds(),
-        "device": f"cpu ({torch.get_num_threads()} threads)",
-    }
+    return _loop_result(started, ready, per_split, val_mse, epochs_run, f"cpu ({torch.get_num_threads()} threads)")
 
 
 WORKERS = {"engine": worker_engine, "jax_loop": worker_jax_loop, "torch_loop": worker_torch_loop}
