@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wfbt.lstm import lstm_sequence, lstm_sequence_reference
+from wfbt.lstm import lstm_layer, lstm_layer_reference
 from wfbt.models import FusedLSTM
 
 B, T, F, H = 3, 7, 2, 5
@@ -55,13 +55,17 @@ def test_gradients_match_flax_lstm_cell():
 
 def test_custom_backward_matches_autodiff_under_vmap_and_jit():
     key = jax.random.PRNGKey(3)
-    gate_inputs = jax.random.normal(key, (4, B, T, 4 * H))  # 4 splits
-    recurrent = 0.3 * jax.random.normal(jax.random.fold_in(key, 1), (4, H, 4 * H))
+    keys = jax.random.split(key, 4)
+    inputs = jax.random.normal(keys[0], (4, T, B, F))  # 4 splits, time-major
+    kernel = 0.5 * jax.random.normal(keys[1], (4, F, 4 * H))
+    bias = 0.1 * jax.random.normal(keys[2], (4, 4 * H))
+    recurrent = 0.3 * jax.random.normal(keys[3], (4, H, 4 * H))
 
     def loss(fn):
-        return lambda g, r: jnp.sum(jnp.sin(fn(g, r)))
+        return lambda *args: jnp.sum(jnp.sin(fn(*args)))
 
-    ours = jax.jit(jax.vmap(jax.grad(loss(lstm_sequence), argnums=(0, 1))))(gate_inputs, recurrent)
-    ref = jax.vmap(jax.grad(loss(lstm_sequence_reference), argnums=(0, 1)))(gate_inputs, recurrent)
+    args = (inputs, kernel, bias, recurrent)
+    ours = jax.jit(jax.vmap(jax.grad(loss(lstm_layer), argnums=(0, 1, 2, 3))))(*args)
+    ref = jax.vmap(jax.grad(loss(lstm_layer_reference), argnums=(0, 1, 2, 3)))(*args)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -1,13 +1,14 @@
-"""The LSTM time loop with a hand-written backward pass.
+"""The LSTM layer with a hand-written backward pass.
 
 Autodiff through `lax.scan` replays each time step as many tiny XLA ops and computes the
-recurrent weight gradient one small matmul per step. Here the forward saves the gate
-activations, the backward walks time in reverse for the state gradients only, and the recurrent
-weight gradient is ONE matmul over all time steps (see docs/performance.md for the measurements).
-`lstm_sequence_reference` is the plain autodiff version the tests compare against.
+recurrent weight gradient one small matmul per step. Here the forward saves the local
+derivatives, the backward walks time in reverse for the state gradients only, and the input and
+recurrent weight gradients are each ONE matmul over all time steps (see docs/performance.md for the
+measurements). `lstm_layer_reference` is the plain autodiff version the tests compare against.
 
-Shapes (for one split; the engine vmaps over splits): gate_inputs (B, T, 4H) = x @ W + b,
-recurrent (H, 4H); gates are ordered i, f, g, o; the result is every hidden state (B, T, H).
+Shapes (for one split; the engine vmaps over splits) are time-major, so no (B, T) <-> (T, B)
+transpose is needed between layers or in the backward: inputs (T, B, F), kernel (F, 4H),
+bias (4H), recurrent (H, 4H); gates are ordered i, f, g, o; the result is every hidden state (T, B, H).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from jax import lax
 
 
 def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: bool, unroll: int = 1):
-    """Run the recurrence; optionally keep, per step, the local derivatives the backward needs.
+    """Run the recurrence over time-major gate inputs (T, B, 4H); optionally keep, per step, the
+    local derivatives the backward needs.
 
     Keeping `(g·i(1-i), c_prev·f(1-f), i(1-g²), o(1-tanh²c), tanh c·o(1-o), f)` instead of the raw
     gates makes the backward step a few multiplies: no transcendental is recomputed there. They are
     six separate (T, B, H) outputs: concatenating them per step and splitting them again in the
     backward cost ~10 % more (extra copies and strided slices on XLA:CPU).
     """
-    batch, hidden = gate_inputs.shape[0], recurrent.shape[0]
+    batch, hidden = gate_inputs.shape[1], recurrent.shape[0]
     zeros = jnp.zeros((batch, hidden), gate_inputs.dtype)
     half = jnp.full((hidden,), 0.5, gate_inputs.dtype)
     gate_scale = jnp.concatenate([half, half, 2 * half, half])  # 1/2 on sigmoid gates, 1 on g
@@ -47,25 +49,26 @@ def _forward(gate_inputs: jax.Array, recurrent: jax.Array, keep_derivatives: boo
                  tanh_c * o * (1 - o), f)
         return (h, c), (h, local)
 
-    _, out = lax.scan(step, (zeros, zeros), jnp.swapaxes(gate_inputs, 0, 1), unroll=unroll)
-    return out  # time-major: hs (T, B, H) [, six local derivatives (T, B, H)]
+    _, out = lax.scan(step, (zeros, zeros), gate_inputs, unroll=unroll)
+    return out  # hs (T, B, H) [, six local derivatives (T, B, H)]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def lstm_sequence(gate_inputs: jax.Array, recurrent: jax.Array, unroll: int = 1) -> jax.Array:
-    """Every hidden state (B, T, H); `unroll` time steps per loop iteration (1 on CPU, T on GPU)."""
-    return jnp.swapaxes(_forward(gate_inputs, recurrent, False, unroll), 0, 1)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def lstm_layer(inputs: jax.Array, kernel: jax.Array, bias: jax.Array, recurrent: jax.Array,
+               unroll: int = 1) -> jax.Array:
+    """Every hidden state (T, B, H) of inputs (T, B, F); `unroll` time steps per loop iteration
+    (1 on CPU, T on GPU)."""
+    return _forward(inputs @ kernel + bias, recurrent, False, unroll)
 
 
-def _lstm_fwd(gate_inputs, recurrent, unroll):
-    hs, local = _forward(gate_inputs, recurrent, True, unroll)
-    return jnp.swapaxes(hs, 0, 1), (hs, local, recurrent)
+def _lstm_fwd(inputs, kernel, bias, recurrent, unroll):
+    hs, local = _forward(inputs @ kernel + bias, recurrent, True, unroll)
+    return hs, (inputs, hs, local, kernel, recurrent)
 
 
 def _lstm_bwd(unroll, residuals, d_hs):
-    hs, local, recurrent = residuals
+    inputs, hs, local, kernel, recurrent = residuals
     zeros = jnp.zeros_like(hs[0])
-    h_prev = jnp.concatenate([zeros[None], hs[:-1]], axis=0)
     recurrent_t = recurrent.T
 
     def step(carry, xs):
@@ -76,14 +79,16 @@ def _lstm_bwd(unroll, residuals, d_hs):
         d_gate = jnp.concatenate([dc * di, dc * df, dc * dg, dh * do], axis=-1)
         return (d_gate @ recurrent_t, dc * forget), d_gate
 
-    _, d_gates = lax.scan(step, (zeros, zeros), (jnp.swapaxes(d_hs, 0, 1), local), reverse=True, unroll=unroll)
-    d_recurrent = jnp.einsum("tbh,tbk->hk", h_prev, d_gates)  # one matmul over all steps
-    return jnp.swapaxes(d_gates, 0, 1), d_recurrent
+    _, d_gates = lax.scan(step, (zeros, zeros), (d_hs, local), reverse=True, unroll=unroll)
+    # each weight gradient is one matmul over all steps (x_tᵀ · d_gates_t, h_{t-1}ᵀ · d_gates_t)
+    d_recurrent = jnp.einsum("tbh,tbk->hk", hs[:-1], d_gates[1:])
+    d_kernel = jnp.einsum("tbf,tbk->fk", inputs, d_gates)
+    return d_gates @ kernel.T, d_kernel, jnp.sum(d_gates, axis=(0, 1)), d_recurrent
 
 
-lstm_sequence.defvjp(_lstm_fwd, _lstm_bwd)
+lstm_layer.defvjp(_lstm_fwd, _lstm_bwd)
 
 
-def lstm_sequence_reference(gate_inputs: jax.Array, recurrent: jax.Array) -> jax.Array:
+def lstm_layer_reference(inputs: jax.Array, kernel: jax.Array, bias: jax.Array, recurrent: jax.Array) -> jax.Array:
     """The same function, differentiated by JAX's autodiff (for tests and benchmarks)."""
-    return jnp.swapaxes(_forward(gate_inputs, recurrent, False), 0, 1)
+    return _forward(inputs @ kernel + bias, recurrent, False)

@@ -17,7 +17,7 @@ import numpy as np
 
 from wfbt.config import ModelConfig
 from wfbt.errors import UserError, did_you_mean, known
-from wfbt.lstm import lstm_sequence
+from wfbt.lstm import lstm_layer
 
 MIN_VARIANCE = 1e-6
 
@@ -29,9 +29,11 @@ def forget_bias_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) 
 
 
 class FusedLSTM(nn.Module):
-    """An LSTM layer with one fused gate matmul; the time loop is `lstm.lstm_sequence`.
+    """An LSTM layer with one fused gate matmul; the time loop is `lstm.lstm_layer`.
 
     Parameters: `kernel` (F, 4H), `recurrent_kernel` (H, 4H), `bias` (4H), gates i, f, g, o.
+    Inputs are (B, T, F), or (T, B, F) with `time_major=True` (what `LSTMForecaster` passes
+    between its layers, so no transpose is needed anywhere in the stack).
     `orthogonal_init=False` draws the recurrent kernel from a normal distribution instead of
     orthogonalising it: the engine uses it to initialise many splits inside `vmap` (a batched QR
     hangs XLA:CPU) and orthogonalises afterwards with `orthogonalize_recurrent`.
@@ -42,9 +44,10 @@ class FusedLSTM(nn.Module):
     orthogonal_init: bool = True
     unroll: int = 1  # time steps per loop iteration: 1 is best on CPU; a full unroll on GPU
     init_scheme: str = "keras"  # "keras": Glorot, orthogonal, forget bias 1; "torch": U(±1/√H) everywhere
+    time_major: bool = False
 
     @nn.compact
-    def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F)
+    def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F), or (T, B, F) if time_major
         hidden = self.features
         if self.init_scheme == "torch":
             uniform = _symmetric_uniform(1.0 / np.sqrt(hidden))
@@ -58,9 +61,11 @@ class FusedLSTM(nn.Module):
         kernel = self.param("kernel", kernel_init, (inputs.shape[-1], 4 * hidden))
         recurrent = self.param("recurrent_kernel", recurrent_init, (hidden, 4 * hidden))
         bias = self.param("bias", bias_init, (4 * hidden,))
-        gate_inputs = inputs @ kernel + bias  # one matmul for every time step and gate
-        hidden_states = lstm_sequence(gate_inputs, recurrent, min(self.unroll, inputs.shape[1]))  # (B, T, H)
-        return hidden_states if self.return_sequences else hidden_states[:, -1]
+        sequence = inputs if self.time_major else jnp.swapaxes(inputs, 0, 1)
+        hidden_states = lstm_layer(sequence, kernel, bias, recurrent, min(self.unroll, sequence.shape[0]))  # (T, B, H)
+        if not self.return_sequences:
+            return hidden_states[-1]
+        return hidden_states if self.time_major else jnp.swapaxes(hidden_states, 0, 1)
 
 
 def _symmetric_uniform(limit: float) -> Callable:
@@ -95,11 +100,11 @@ class LSTMForecaster(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:  # x (B, L)
-        h = x[..., None]
+        h = x.T[..., None]  # time-major (L, B, 1) through the whole stack
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init,
-                          unroll=self.unroll, init_scheme=self.init_scheme)(h)
+                          unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
             rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
             h = nn.Dropout(rate, deterministic=deterministic)(h)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
