@@ -237,15 +237,20 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     stops = n - np.arange(k)
     starts = np.zeros(k, dtype=np.int64) if config.splits.mode == "expanding" else stops - train
     epochs = int(max(1, round(float(np.nanmedian(splits_table["best_epoch"].to_numpy())))))
-    pad = _pad(np.arange(k), max(chunk, math.ceil(k / len(trainer.devices)) * len(trainer.devices)))
+    pad = _pad(np.arange(k), math.ceil(k / chunk) * chunk)  # whole chunks of the walk-forward shape
     width = max(int((stops - starts).max()), width)  # the walk-forward shape, unless expanding outgrew it
-    windows = next_point_windows(prices.values, starts[pad], stops[pad], config.model.lookback,
-                                 config.scaling.method, config.splits.val, width)
-    # the forecast models get split indices after the walk-forward ones, so their seeds differ
-    windows = dataclasses.replace(windows, split=np.arange(len(pad)) + 10**6)
-    result = trainer.train(windows, epochs=epochs, patience=0)
-    forecasts = scaling.invert(windows.scaler, result.val_pred[:, 0].astype(np.float64))[:k]
-    ok = ~result.failed[:k]
+    started = []
+    for first in range(0, len(pad), chunk):
+        part = pad[first:first + chunk]
+        windows = next_point_windows(prices.values, starts[part], stops[part], config.model.lookback,
+                                     config.scaling.method, config.splits.val, width)
+        # the forecast models get split indices after the walk-forward ones, so their seeds differ
+        windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
+        started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0)))
+    results = [(scaler, trainer.collect(running)) for scaler, running in started]
+    forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
+                                for scaler, result in results])[:k]
+    ok = ~np.concatenate([result.failed for _, result in results])[:k]
     last_date = prices.dates[-1].astype("datetime64[D]")
     return {
         "date": str(np.busday_offset(last_date, 1, roll="forward")),
