@@ -24,6 +24,7 @@ import optax
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from wfbt import hashrng
 from wfbt.features import WindowArrays
 from wfbt.models import orthogonalize_recurrent, split_outputs
 
@@ -76,7 +77,8 @@ def make_loss_and_step(model: nn.Module, settings: TrainSettings):
     tx = optax.adam(settings.learning_rate, eps=ADAM_EPSILON)
 
     def loss_fn(params, x, y, weight, key, deterministic):
-        out = model.apply({"params": params}, x, deterministic=deterministic, rngs={"dropout": key})
+        # `key`: a jax.random key, or the uint32[2] seed words `hashrng.derive` makes per step
+        out = model.apply({"params": params}, x, deterministic=deterministic, dropout_seed=hashrng.seed_words(key))
         mean, var = split_outputs(out)
         per_point = pointwise_loss(settings.loss, mean, var, y)
         return jnp.sum(per_point * weight) / jnp.maximum(jnp.sum(weight), 1.0)
@@ -125,7 +127,7 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
                 index, weight = order[step_id], weights[step_id]
                 new_params, new_opt_state, loss = train_step(
                     params, opt_state, x_train[index], y_train[index], weight,
-                    jax.random.fold_in(epoch_key, step_id + 1))
+                    hashrng.derive(hashrng.seed_words(epoch_key), step_id + 1))
                 take = active & (jnp.sum(weight) > 0)
                 params = _select(take, new_params, params)
                 opt_state = _select(take, new_opt_state, opt_state)

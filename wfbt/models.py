@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wfbt.config import ModelConfig
+from wfbt import hashrng
 from wfbt.errors import UserError, did_you_mean, known
 from wfbt.lstm import lstm_layer
 
@@ -99,14 +100,13 @@ class LSTMForecaster(nn.Module):
     init_scheme: str = "keras"
 
     @nn.compact
-    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:  # x (B, L)
-        h = x.T[..., None]  # time-major (L, B, 1) through the whole stack
+    def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
+        h = x.T[..., None]  # x (B, L); time-major (L, B, 1) through the whole stack
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init,
                           unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
-            rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
-            h = nn.Dropout(rate, deterministic=deterministic)(h)
+            h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
 
@@ -123,13 +123,24 @@ class MLPForecaster(nn.Module):
     init_scheme: str = "keras"
 
     @nn.compact
-    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
         h = x
         for layer in range(self.num_layers):
             h = nn.relu(nn.Dense(self.hidden_size)(h))
-            rate = self.dropout[layer] if layer < len(self.dropout) else 0.0
-            h = nn.Dropout(rate, deterministic=deterministic)(h)
+            h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
+
+
+def _dropout(h: jax.Array, rates: tuple[float, ...], layer: int, deterministic: bool,
+             seed: jax.Array | None) -> jax.Array:
+    """Dropout after `layer` (rate 0 past the configured ones), from a counter-based hash of
+    `seed` (uint32[2], see `wfbt.hashrng`): one fused op, unlike `nn.Dropout`'s threefry loop."""
+    rate = rates[layer] if layer < len(rates) else 0.0
+    if deterministic or rate == 0.0:
+        return h
+    if seed is None:
+        raise ValueError("training with dropout needs a dropout_seed")
+    return hashrng.dropout(h, rate, seed, layer)
 
 
 def _head(h: jax.Array, dense_size: int, n_outputs: int, init: str = "keras") -> jax.Array:
