@@ -31,7 +31,7 @@ def configure_jax(cpu_devices: int | None = None, compilation_cache: bool = True
         pass
     if compilation_cache:
         jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 @contextlib.contextmanager
