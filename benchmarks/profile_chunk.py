@@ -2,6 +2,7 @@
 
     python benchmarks/profile_chunk.py --splits 8 --epochs 2           # CPU (2 host devices)
     python benchmarks/profile_chunk.py --splits 1024 --unroll 20       # GPU
+    python benchmarks/profile_chunk.py --compare-chunks 8,16 --repeat 5   # chunk sizes, one process
 
 Trains one chunk once to compile, then again under `jax.profiler.trace`, and prints the ops
 (XLA thunks on CPU, kernels on GPU) that took the most time, with their call counts.
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--unroll", type=int, default=0, help="0: the engine's default for the device")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--repeat", type=int, default=1, help="time the trained chunk N times, report the fastest")
+    parser.add_argument("--compare-chunks", default="", metavar="A,B,...",
+                        help="time these chunk sizes against each other (alternating, best of --repeat) and stop")
     args = parser.parse_args()
     runtime.configure_jax(compilation_cache=False)
 
@@ -52,6 +55,9 @@ def main() -> None:
                              config.train.patience, config.train.loss)
     trainer = Trainer(build_model(config.model, 1, unroll=unroll), build_model(config.model, 1, orthogonal_init=False),
                       settings, config.train.seed, devices)
+    if args.compare_chunks:
+        _compare_chunks(trainer, prices, plan, config, [int(n) for n in args.compare_chunks.split(",")], args.repeat)
+        return
     windows = build_windows(prices.values, plan, np.arange(args.splits) % len(plan), config.model.lookback, "minmax")
     started = time.perf_counter()
     trainer.train(windows)
@@ -80,6 +86,29 @@ def main() -> None:
           f"({run_seconds / args.splits / steps * 1e6:.1f} us per split-step)")
     for name, micros in total.most_common(args.top):
         print(f"{micros / 1e3:10.2f} ms {count[name]:8d} calls {micros / count[name]:9.1f} us  {name[:90]}")
+
+
+def _compare_chunks(trainer, prices, plan, config, sizes: list[int], repeat: int) -> None:
+    """ms per split for each chunk size, timed alternately in one process over the same splits
+    (a multiple of every size), so machine noise hits every size alike."""
+    import numpy as np
+
+    from wfbt.features import build_windows
+
+    total = int(np.lcm.reduce(sizes))
+    chunks = {n: [build_windows(prices.values, plan, np.arange(first, first + n) % len(plan), config.model.lookback,
+                                "minmax") for first in range(0, total, n)] for n in sizes}
+    for n in sizes:  # compile each shape first
+        trainer.train(chunks[n][0])
+    best = dict.fromkeys(sizes, float("inf"))
+    for _ in range(repeat):
+        for n in sizes:
+            started = time.perf_counter()
+            for windows in chunks[n]:
+                trainer.train(windows)
+            best[n] = min(best[n], (time.perf_counter() - started) / total * 1e3)
+    print(f"{total} splits, {trainer.settings.epochs} epochs, best of {repeat}: "
+          + ", ".join(f"chunk {n}: {best[n]:.2f} ms/split" for n in sizes))
 
 
 if __name__ == "__main__":

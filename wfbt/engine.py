@@ -294,7 +294,7 @@ def choose_chunk_size(n_splits: int, devices: list[jax.Device], requested: int =
     if requested:
         size = requested
     elif devices[0].platform == "cpu":
-        size = 4 * n_dev  # measured: 4 per core beat 8 and 16 by 15-20 % (docs/performance.md)
+        size = 4 * n_dev  # measured: 4 per core beat 8 by 13-16 % (docs/performance.md)
     else:
         size = _accelerator_chunk(devices[0])
     size = min(size, max(n_splits, 1))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import t as student_t
+from scipy.special import stdtr  # Student's t CDF; scipy.stats alone takes ~0.5 s to import
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -159,7 +159,7 @@ def dm_test(
     if not long_run_variance > 0:
         return undefined
     statistic = loss_diff.mean() / np.sqrt(long_run_variance / n) * hln_factor(n, horizon)
-    p_value = 2 * student_t.sf(abs(statistic), df=n - 1)
+    p_value = 2 * stdtr(n - 1, -abs(statistic))  # two-sided: 2·P(T > |s|)
     return {"statistic": float(statistic), "p_value": float(p_value), "n": n}
 
 
