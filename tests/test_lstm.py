@@ -4,6 +4,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from wfbt.lstm import lstm_layer, lstm_layer_reference
 from wfbt.models import FusedLSTM
@@ -22,9 +23,9 @@ def _flax_params_from_fused(fused: dict) -> dict:
     return {"cell": cell}
 
 
-def _setup():
+def _setup(unroll: int):
     x = jax.random.normal(jax.random.PRNGKey(0), (B, T, F))
-    fused_layer = FusedLSTM(H, return_sequences=True)
+    fused_layer = FusedLSTM(H, return_sequences=True, unroll=unroll)  # 1: projection in the loop
     fused = fused_layer.init(jax.random.PRNGKey(1), x)["params"]
     # perturb the bias so the forget-gate 1s are not the only nonzero bias
     fused = {**fused, "bias": fused["bias"] + 0.1 * jax.random.normal(jax.random.PRNGKey(2), (4 * H,))}
@@ -32,15 +33,17 @@ def _setup():
     return x, fused_layer, fused, flax_layer, _flax_params_from_fused(fused)
 
 
-def test_outputs_match_flax_lstm_cell():
-    x, fused_layer, fused, flax_layer, flax_params = _setup()
+@pytest.mark.parametrize("unroll", [1, T])
+def test_outputs_match_flax_lstm_cell(unroll):
+    x, fused_layer, fused, flax_layer, flax_params = _setup(unroll)
     ours = fused_layer.apply({"params": fused}, x)
     theirs = flax_layer.apply({"params": flax_params}, x)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
-def test_gradients_match_flax_lstm_cell():
-    x, fused_layer, fused, flax_layer, flax_params = _setup()
+@pytest.mark.parametrize("unroll", [1, T])
+def test_gradients_match_flax_lstm_cell(unroll):
+    x, fused_layer, fused, flax_layer, flax_params = _setup(unroll)
     weights = jnp.linspace(-1.0, 1.0, B * T * H).reshape(B, T, H)  # a loss that uses every step
 
     g_ours = jax.grad(lambda p, x: jnp.sum(fused_layer.apply({"params": p}, x) * weights), argnums=(0, 1))(fused, x)
@@ -53,7 +56,8 @@ def test_gradients_match_flax_lstm_cell():
     np.testing.assert_allclose(g_ours[1], g_flax[1], rtol=1e-4, atol=1e-6)
 
 
-def test_custom_backward_matches_autodiff_under_vmap_and_jit():
+@pytest.mark.parametrize("project_in_loop", [True, False])
+def test_custom_backward_matches_autodiff_under_vmap_and_jit(project_in_loop):
     key = jax.random.PRNGKey(3)
     keys = jax.random.split(key, 4)
     inputs = jax.random.normal(keys[0], (4, T, B, F))  # 4 splits, time-major
@@ -65,7 +69,7 @@ def test_custom_backward_matches_autodiff_under_vmap_and_jit():
         return lambda *args: jnp.sum(jnp.sin(fn(*args)))
 
     args = (inputs, kernel, bias, recurrent)
-    ours = jax.jit(jax.vmap(jax.grad(loss(lstm_layer), argnums=(0, 1, 2, 3))))(*args)
-    ref = jax.vmap(jax.grad(loss(lstm_layer_reference), argnums=(0, 1, 2, 3)))(*args)
+    ours = jax.jit(jax.vmap(jax.grad(loss(lambda *a: lstm_layer(*a, 1, project_in_loop)), argnums=(0, 1, 2, 3))))(*args)
+    ref = jax.vmap(jax.grad(loss(lambda *a: lstm_layer_reference(*a, project_in_loop)), argnums=(0, 1, 2, 3)))(*args)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

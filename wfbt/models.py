@@ -63,7 +63,10 @@ class FusedLSTM(nn.Module):
         recurrent = self.param("recurrent_kernel", recurrent_init, (hidden, 4 * hidden))
         bias = self.param("bias", bias_init, (4 * hidden,))
         sequence = inputs if self.time_major else jnp.swapaxes(inputs, 0, 1)
-        hidden_states = lstm_layer(sequence, kernel, bias, recurrent, min(self.unroll, sequence.shape[0]))  # (T, B, H)
+        unroll = min(self.unroll, sequence.shape[0])
+        # a rolled loop (CPU) takes the input projection into each step's matmul; an unrolled one
+        # (accelerators) keeps it as one matmul before the loop (docs/performance.md)
+        hidden_states = lstm_layer(sequence, kernel, bias, recurrent, unroll, unroll == 1)  # (T, B, H)
         if not self.return_sequences:
             return hidden_states[-1]
         return hidden_states if self.time_major else jnp.swapaxes(hidden_states, 0, 1)
