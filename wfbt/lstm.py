@@ -103,7 +103,8 @@ def _lstm_bwd(unroll, project_in_loop, residuals, d_hs):
     if d_inputs is None:
         d_inputs = d_gates @ kernel.T
     # each weight gradient is one matmul over all steps (x_tᵀ · d_gates_t, h_{t-1}ᵀ · d_gates_t)
-    d_recurrent = jnp.einsum("tbh,tbk->hk", hs[:-1], d_gates[1:])
+    h_prev = jnp.concatenate([zeros[None], hs[:-1]])  # not d_gates[1:]: one layout of d_gates serves both
+    d_recurrent = jnp.einsum("tbh,tbk->hk", h_prev, d_gates)
     d_kernel = jnp.einsum("tbf,tbk->fk", inputs, d_gates)
     return d_inputs, d_kernel, jnp.sum(d_gates, axis=(0, 1)), d_recurrent
 
