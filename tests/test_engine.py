@@ -148,6 +148,26 @@ def test_batched_engine_equals_one_split_at_a_time(tiny_run):
     np.testing.assert_allclose(forecast, reported, rtol=1e-5)
 
 
+def test_accelerator_layout_gives_the_cpu_numbers(tiny_run):
+    """The layout accelerators get (time loop unrolled, input projection before it) trains to the
+    same forecasts as the CPU layout (rolled loop, projection inside each step), here on CPU."""
+    from wfbt import scaling
+    from wfbt.engine import Trainer
+    from wfbt.features import build_windows
+
+    config = tiny_run.config
+    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
+                             config.train.patience, "mse")
+    trainer = Trainer(build_model(config.model, 1, unroll=config.model.lookback),
+                      build_model(config.model, 1, orthogonal_init=False), settings, config.train.seed,
+                      jax.devices()[:2], orthogonal=config.model.init == "keras")
+    windows = build_windows(tiny_run.prices.values, tiny_run.plan, np.arange(4), config.model.lookback, "minmax")
+    result = trainer.train(windows)
+    forecast = scaling.invert(windows.scaler, result.val_pred.astype(np.float64)).ravel()
+    reported = tiny_run.predictions.filter(pl.col("split") < 4)["forecast"].to_numpy()
+    np.testing.assert_allclose(forecast, reported, rtol=1e-4)
+
+
 def test_expanding_windows_train_on_their_real_samples(tmp_path, tiny_run, tiny_data):
     config = load_config(write_config(tmp_path, tiny_data), ["splits.mode='expanding'", "splits.max_splits=6",
                                                              "evaluation.next_forecast=false"])
