@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wfbt.config import ModelConfig
 from wfbt import hashrng
+from wfbt.config import ModelConfig
 from wfbt.errors import UserError, did_you_mean, known
 from wfbt.lstm import lstm_layer
 
