@@ -56,7 +56,10 @@ def main() -> None:
     trainer = Trainer(build_model(config.model, 1, unroll=unroll), build_model(config.model, 1, orthogonal_init=False),
                       settings, config.train.seed, devices)
     if args.compare_chunks:
-        _compare_chunks(trainer, prices, plan, config, [int(n) for n in args.compare_chunks.split(",")], args.repeat)
+        sizes = [int(n) for n in args.compare_chunks.split(",")]
+        if any(n < 1 or n % len(devices) for n in sizes):
+            parser.error(f"--compare-chunks: every size must be a positive multiple of the {len(devices)} devices")
+        _compare_chunks(trainer, prices, plan, config, sizes, args.repeat)
         return
     windows = build_windows(prices.values, plan, np.arange(args.splits) % len(plan), config.model.lookback, "minmax")
     started = time.perf_counter()

@@ -20,8 +20,8 @@ same N and their N-split figure is extrapolated: start-up + compile (their wall 
 steady splits) + N x the mean time of a split after the first. Steady state for the engine is
 (training - first chunk) / (N - chunk size). Ratios compare totals for N splits (everything
 included) and steady-state ms/split. PyTorch's speed drifts from run to run on shared machines,
-so its loop runs `--torch-runs` times (default 2: first and last) and every ratio is taken against
-its fastest run, the ratio least flattering to wfbt. Results are appended to docs/performance.md under
+so its loop runs `--torch-runs` times (default 2: first and last) and each ratio is taken against
+its fastest run in that figure (total, steady), the ratio least flattering to wfbt. Results are appended to docs/performance.md under
 "## Measurements" unless `--no-append`.
 """
 
@@ -361,20 +361,18 @@ def loop_row(name: str, r: dict, n: int) -> dict:
             "cpu_s": r["cpu_s"], "load": r["load_before"], "other": r["other_cores"]}
 
 
-def fastest_torch(rows: list[dict]) -> dict | None:
-    """The PyTorch run with the lowest steady time: the ratios against it are the conservative ones."""
-    return min((row for row in rows if row["path"].startswith("torch loop")), key=lambda row: row["steady"],
+def fastest_torch(rows: list[dict], figure: str) -> dict | None:
+    """The PyTorch run with the lowest `figure` ("total" or "steady"): ratios against it are the
+    ones least flattering to wfbt."""
+    return min((row for row in rows if row["path"].startswith("torch loop")), key=lambda row: row[figure],
                default=None)
 
 
 def add_ratios(rows: list[dict]) -> None:
-    torch_row = fastest_torch(rows)
+    by_total, by_steady = fastest_torch(rows, "total"), fastest_torch(rows, "steady")
     for row in rows:
-        if torch_row is None:
-            row["x_total"] = row["x_steady"] = None
-        else:
-            row["x_total"] = torch_row["total"] / row["total"]
-            row["x_steady"] = torch_row["steady"] / row["steady"]
+        row["x_total"] = None if by_total is None else by_total["total"] / row["total"]
+        row["x_steady"] = None if by_steady is None else by_steady["steady"] / row["steady"]
 
 
 def table_cells(row: dict) -> list[str]:
@@ -667,8 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     torch_rows = [row for row in rows if row["path"].startswith("torch loop")]
     if len(torch_rows) > 1:
         runs = ", ".join(f"{1e3 * row['steady']:.1f}" for row in torch_rows)
-        notes.append(f"the PyTorch loop ran {len(torch_rows)} times (steady ms/split: {runs}); every × column "
-                     f"is against its fastest run, {fastest_torch(rows)['path']}.")
+        notes.append(f"the PyTorch loop ran {len(torch_rows)} times (steady ms/split: {runs}); each × column is "
+                     f"against its fastest run in that figure: total {fastest_torch(rows, 'total')['path']}, "
+                     f"steady {fastest_torch(rows, 'steady')['path']}.")
     for line in notes:
         console.print(f"[dim]- {line}[/]", highlight=False)
     for label, path in (("cold", "engine (cold cache)"), ("warm", "engine (warm cache)")):
