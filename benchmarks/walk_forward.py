@@ -21,8 +21,8 @@ steady splits) + N x the mean time of a split after the first. Steady state for 
 (training - first chunk) / (N - chunk size). Ratios compare totals for N splits (everything
 included) and steady-state ms/split. PyTorch's speed drifts from run to run on shared machines,
 so its loop runs `--torch-runs` times (default 2: first and last) and each ratio is taken against
-its fastest run in that figure (total, steady), the ratio least flattering to wfbt. Results are appended to docs/performance.md under
-"## Measurements" unless `--no-append`.
+its fastest run in that figure (total, steady), the ratio least flattering to wfbt. Results are
+appended to docs/performance.md under "## Measurements" unless `--no-append`.
 """
 
 from __future__ import annotations
@@ -563,18 +563,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cold_cache = {"WFBT_CACHE_DIR": str(Path(cache_root.name) / "main")}
         if not args.memory_only:
-            # PyTorch's speed drifts on these machines (today 371-618 ms/split from run to run): it
-            # runs first and last (and between, with more runs), and ratios use its fastest run
+            # PyTorch's speed drifts on shared machines (by 1.5x between runs, seen here): its loop
+            # runs first, last and (with more runs) between, and ratios use its fastest run
             torch_runs = 0 if args.skip_torch else args.torch_runs
-            torch_names = [f"torch loop (run {i + 1})" if torch_runs > 1 else "torch loop" for i in range(torch_runs)]
-            plan = [(name, "torch_loop", None, k) for name in torch_names[:1]]
-            plan.append(("engine (cold cache)", "engine", cold_cache, n))
+            torch = [(f"torch loop (run {i + 1})" if torch_runs > 1 else "torch loop", "torch_loop", None, k)
+                     for i in range(torch_runs)]
+            first, middle, last = torch[:1], torch[1:-1], torch[1:][-1:]
+            plan = [*first, ("engine (cold cache)", "engine", cold_cache, n)]
             if not args.skip_jax_loop:
                 plan.append(("jax loop", "jax_loop", None, k))
-            plan += [(name, "torch_loop", None, k) for name in torch_names[1:-1]]
+            plan += middle
             if not args.no_warm:
                 plan.append(("engine (warm cache)", "engine", cold_cache, n))
-            plan += [(name, "torch_loop", None, k) for name in torch_names[1:][-1:]]
+            plan += last
             for name, kind, env, count in plan:
                 console.print(f"running [bold]{name}[/] on {count} splits …", highlight=False)
                 wait_for_idle(args.wait_idle, console)

@@ -116,18 +116,24 @@ def test_refit_every_retrains_every_kth_split_and_reuses_its_model(tmp_path, tin
         assert np.allclose(ours, theirs, rtol=1e-5) == (split == source)
 
 
+def _tiny_trainer(config, model):
+    """The engine's Trainer for the tiny run's config and `model`, on the two host devices."""
+    from wfbt.engine import Trainer
+
+    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
+                             config.train.patience, "mse")
+    return settings, Trainer(model, build_model(config.model, 1, orthogonal_init=False), settings,
+                             config.train.seed, jax.devices()[:2], orthogonal=config.model.init == "keras")
+
+
 def test_batched_engine_equals_one_split_at_a_time(tiny_run):
     """vmap over a chunk and a plain per-split call of the same function agree (same seeds)."""
-    from wfbt.engine import Trainer, make_train_one_split
+    from wfbt.engine import make_train_one_split
     from wfbt.features import build_windows
 
     config = tiny_run.config
     model = build_model(config.model, 1)
-    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
-                             config.train.patience, "mse")
-    devices = jax.devices()[:2]
-    trainer = Trainer(model, build_model(config.model, 1, orthogonal_init=False), settings, config.train.seed, devices,
-                      orthogonal=config.model.init == "keras")
+    settings, trainer = _tiny_trainer(config, model)
     splits = np.arange(4)
     windows = build_windows(tiny_run.prices.values, tiny_run.plan, splits, config.model.lookback, "minmax")
     batched = trainer.train(windows)
@@ -152,15 +158,10 @@ def test_accelerator_layout_gives_the_cpu_numbers(tiny_run):
     """The layout accelerators get (time loop unrolled, input projection before it) trains to the
     same forecasts as the CPU layout (rolled loop, projection inside each step), here on CPU."""
     from wfbt import scaling
-    from wfbt.engine import Trainer
     from wfbt.features import build_windows
 
     config = tiny_run.config
-    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
-                             config.train.patience, "mse")
-    trainer = Trainer(build_model(config.model, 1, unroll=config.model.lookback),
-                      build_model(config.model, 1, orthogonal_init=False), settings, config.train.seed,
-                      jax.devices()[:2], orthogonal=config.model.init == "keras")
+    _, trainer = _tiny_trainer(config, build_model(config.model, 1, unroll=config.model.lookback))
     windows = build_windows(tiny_run.prices.values, tiny_run.plan, np.arange(4), config.model.lookback, "minmax")
     result = trainer.train(windows)
     forecast = scaling.invert(windows.scaler, result.val_pred.astype(np.float64)).ravel()
