@@ -53,8 +53,7 @@ def main() -> None:
     unroll = _unroll(config, devices)
     settings = TrainSettings(args.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss)
-    trainer = Trainer(build_model(config.model, 1, unroll=unroll), build_model(config.model, 1, orthogonal_init=False),
-                      settings, config.train.seed, devices)
+    trainer = Trainer(build_model(config.model, 1, unroll=unroll), settings, config.train.seed, devices)
     if args.compare_chunks:
         sizes = [int(n) for n in args.compare_chunks.split(",")]
         if any(n < 1 or n % len(devices) for n in sizes):

@@ -122,8 +122,7 @@ def _tiny_trainer(config, model):
 
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, "mse")
-    return settings, Trainer(model, build_model(config.model, 1, orthogonal_init=False), settings,
-                             config.train.seed, jax.devices()[:2], orthogonal=config.model.init == "keras")
+    return settings, Trainer(model, settings, config.train.seed, jax.devices()[:2])
 
 
 def test_batched_engine_equals_one_split_at_a_time(tiny_run):
@@ -139,10 +138,10 @@ def test_batched_engine_equals_one_split_at_a_time(tiny_run):
     batched = trainer.train(windows)
     one = jax.jit(make_train_one_split(model, settings))
     params = jax.device_get(trainer.init_params(splits, windows.x_train))
-    _, keys = trainer.split_keys(splits)
+    _, seeds = trainer.seeds(splits)
     for s in splits:
         out = one(jax.tree.map(lambda leaf: leaf[s], params), windows.x_train[s], windows.y_train[s],
-                  np.int32(windows.n_train[s]), windows.x_val[s], windows.y_val[s], keys[s],
+                  np.int32(windows.n_train[s]), windows.x_val[s], windows.y_val[s], windows.x_test[s], seeds[s],
                   np.int32(settings.epochs), np.int32(settings.patience))
         np.testing.assert_allclose(out["val_pred"], batched.val_pred[s], rtol=1e-4, atol=1e-5)
         assert int(out["best_epoch"]) == batched.best_epoch[s] and int(out["epochs_run"]) == batched.epochs_run[s]

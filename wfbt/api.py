@@ -66,7 +66,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     devices = jax.devices()
     if config.engine.devices:
         devices = devices[: config.engine.devices]
-    model = _from_config(config, build_model, config.model, n_outputs, True, _unroll(config, devices))
+    model = _from_config(config, build_model, config.model, n_outputs, _unroll(config, devices))
     baselines = _from_config(config, check_baseline_names, config.evaluation.baselines)
     strategy = None
     if config.strategy is not None:
@@ -79,8 +79,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss,
                              equal_windows=bool(plan.train_len.min() == plan.train_len.max()))
-    init_model = build_model(config.model, n_outputs, orthogonal_init=False)
-    trainer = Trainer(model, init_model, settings, config.train.seed, devices, orthogonal=config.model.init == "keras")
+    trainer = Trainer(model, settings, config.train.seed, devices)
     # only every refit_every-th split trains: size chunks by those
     chunk = choose_chunk_size(len(np.unique(plan.refit_from)), devices, config.engine.chunk_size)
     trained = _train_missing(config, prices, plan, trainer, chunk, store, baselines, progress)
@@ -243,7 +242,7 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     for first in range(0, len(pad), chunk):
         part = pad[first:first + chunk]
         windows = next_point_windows(prices.values, starts[part], stops[part], config.model.lookback,
-                                     config.scaling.method, config.splits.val, width)
+                                     config.scaling.method, config.splits.val, width, config.splits.step)
         # the forecast models get split indices after the walk-forward ones, so their seeds differ
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
         started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0)))

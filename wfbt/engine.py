@@ -5,8 +5,10 @@ early stopping on the validation loss with patience and restore-best, all inside
 with masks (a stopped or failed split keeps its state while the others go on). `Trainer` jits
 `vmap(train_one_split)` once and runs chunks of splits through it, sharded over the local devices.
 
-Parameters are initialised per split outside the training program, from `fold_in(seed, split)`,
-so a split's result never depends on which chunk (or device) it ran in.
+Every random number of a split (initial parameters, shuffles, dropout masks) comes from its seed
+words, a hash of the config's seed and the split index (`wfbt.hashrng`), so a split's result never
+depends on which chunk (or device) it ran in. Parameters are drawn outside the training program:
+on the host with NumPy on CPU (nothing to compile), on the device elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wfbt import hashrng
 from wfbt.features import WindowArrays
-from wfbt.models import orthogonalize_recurrent, split_outputs
+from wfbt.models import init_params, split_outputs
 
 ADAM_EPSILON = 1e-7  # Keras' default, which the reference experiment used
 
@@ -93,16 +95,19 @@ def make_loss_and_step(model: nn.Module, settings: TrainSettings):
     return tx, loss_fn, train_step
 
 
-def make_train_one_split(model: nn.Module, settings: TrainSettings):
+def make_train_one_split(model: nn.Module, settings: TrainSettings, axis_name: str | None = None):
     """The per-split training function (pure; the engine vmaps it).
 
     `epochs` (at most `settings.epochs`, the length of the compiled loop) and `patience` (0: no
     early stopping, the last weights are kept) are inputs, so one compiled program serves splits
-    trained differently, such as the final next-point models.
+    trained differently, such as the final next-point models. Under `vmap(..., axis_name=...)`,
+    pass the axis name: the epoch loop then ends once every split of the batch has stopped.
     """
     tx, loss_fn, train_step = make_loss_and_step(model, settings)
 
-    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, key, epochs, patience):
+    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, x_test, seed, epochs, patience):
+        """`seed`: the split's training seed words (uint32[2]); `x_test`: inputs forecast with the
+        final weights beside the validation and training inputs."""
         restore_best = patience > 0
         n_samples = x_train.shape[0]
         batch = settings.batch_size
@@ -111,14 +116,14 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
         in_split = sample_ids < n_train
         val_weight = jnp.ones(y_val.shape, jnp.float32)
 
-        def run_epoch(state, epoch):
+        def run_epoch(carry):
+            state, epoch, (train_curve, val_curve) = carry
             params, opt_state, best, active, wait, failed, epochs_run = state
-            epoch_key = jax.random.fold_in(key, epoch)
+            epoch_seed = hashrng.derive(seed, epoch)
             # shuffle the real samples; padding sorts last and is masked out
             # one draw per sample index, so the order never depends on how much padding follows
-            shuffle_key = jax.random.fold_in(epoch_key, 0)
-            noise = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(shuffle_key, i)))(jnp.arange(n_samples))
-            order = jnp.argsort(jnp.where(jnp.arange(n_samples) < n_train, noise, 2.0))
+            noise = hashrng.bits(hashrng.derive(epoch_seed, 0), jnp.arange(n_samples)) >> 1
+            order = jnp.argsort(jnp.where(jnp.arange(n_samples) < n_train, noise, np.uint32(2**31)))
             order = jnp.pad(order, (0, n_steps * batch - n_samples)).reshape(n_steps, batch)
             weights = in_split.reshape(n_steps, batch).astype(jnp.float32)
 
@@ -127,7 +132,7 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
                 index, weight = order[step_id], weights[step_id]
                 new_params, new_opt_state, loss = train_step(
                     params, opt_state, x_train[index], y_train[index], weight,
-                    hashrng.derive(hashrng.seed_words(epoch_key), step_id + 1))
+                    hashrng.derive(epoch_seed, step_id + 1))
                 take = active & (jnp.sum(weight) > 0)
                 params = _select(take, new_params, params)
                 opt_state = _select(take, new_opt_state, opt_state)
@@ -143,7 +148,7 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
                 carry = lax.fori_loop(0, (n_train + batch - 1) // batch, step, carry)
             params, opt_state, loss_sum, all_finite = carry
             train_loss = loss_sum / n_train
-            val_loss = loss_fn(params, x_val, y_val, val_weight, key, True)
+            val_loss = loss_fn(params, x_val, y_val, val_weight, seed, True)
 
             failed = failed | (active & ~(all_finite & jnp.isfinite(val_loss)))
             best_params, best_loss, best_epoch = best
@@ -153,34 +158,43 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings):
                     jnp.where(improved, epoch + 1, best_epoch))
             wait = jnp.where(active, jnp.where(improved, 0, wait + 1), wait)
             epochs_run = epochs_run + active.astype(jnp.int32)
-            curves = (jnp.where(active, train_loss, jnp.nan), jnp.where(active, val_loss, jnp.nan))
+            train_curve = train_curve.at[epoch].set(jnp.where(active, train_loss, jnp.nan))
+            val_curve = val_curve.at[epoch].set(jnp.where(active, val_loss, jnp.nan))
             # early stopping: `patience` epochs without improvement
             active = active & ~failed & (epochs_run < epochs) & (~restore_best | (wait < patience))
-            return (params, opt_state, best, active, wait, failed, epochs_run), curves
+            return (params, opt_state, best, active, wait, failed, epochs_run), epoch + 1, (train_curve, val_curve)
 
         best = (params, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0, jnp.int32))
         state = (params, tx.init(params), best, jnp.asarray(True), jnp.asarray(0, jnp.int32),
                  jnp.asarray(False), jnp.asarray(0, jnp.int32))
-        state, (train_curve, val_curve) = lax.scan(run_epoch, state, jnp.arange(settings.epochs))
+        no_curve = jnp.full(settings.epochs, jnp.nan, jnp.float32)
+
+        def any_active(carry):
+            # a while loop, not a scan: it ends once every split of the batch has stopped (the
+            # next-point models, trained for fewer epochs, stop at theirs). Reduced over the vmap
+            # axis, the condition is one flag for the batch, which vmap traces far faster than a
+            # per-split one (a stopped split's state is kept by the masks in `run_epoch`)
+            active = carry[0][3].astype(jnp.int32)
+            return (carry[1] < settings.epochs) & ((lax.psum(active, axis_name) if axis_name else active) > 0)
+
+        state, _, (train_curve, val_curve) = lax.while_loop(
+            any_active, run_epoch, (state, jnp.asarray(0, jnp.int32), (no_curve, no_curve)))
         last_params, _, (best_params, _, best_epoch), _, _, failed, epochs_run = state
         final = _select(restore_best, best_params, last_params)
         best_epoch = jnp.where(restore_best, best_epoch, epochs_run)
-        val_mean, val_var = split_outputs(model.apply({"params": final}, x_val, deterministic=True))
-        train_mean, _ = split_outputs(model.apply({"params": final}, x_train, deterministic=True))
+        # validation, training and test inputs in one forward pass
+        inputs = jnp.concatenate([x_val, x_train, x_test])
+        mean, var = split_outputs(model.apply({"params": final}, inputs, deterministic=True))
+        cut = np.cumsum([len(x_val), len(x_train)])
+        val_mean, train_mean, test_mean = jnp.split(mean, cut)
+        val_var, _, test_var = (None, None, None) if var is None else jnp.split(var, cut)
         return {
             "params": final, "val_pred": val_mean, "val_var": val_var, "train_pred": train_mean,
-            "epochs_run": epochs_run, "best_epoch": best_epoch, "failed": failed,
-            "train_curve": train_curve, "val_curve": val_curve,
+            "test_pred": test_mean, "test_var": test_var, "epochs_run": epochs_run, "best_epoch": best_epoch,
+            "failed": failed, "train_curve": train_curve, "val_curve": val_curve,
         }
 
     return train_one_split
-
-
-@jax.jit  # one small program instead of three op-by-op dispatches per chunk
-def _split_keys(base: jax.Array, splits: jax.Array) -> tuple[jax.Array, jax.Array]:
-    keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(splits)
-    return (jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys),
-            jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
 
 
 def _select(flag: jax.Array, new: Any, old: Any) -> Any:
@@ -190,39 +204,36 @@ def _select(flag: jax.Array, new: Any, old: Any) -> Any:
 class Trainer:
     """One compiled program for every chunk of the same shape, sharded over `devices`."""
 
-    def __init__(self, model: nn.Module, init_model: nn.Module, settings: TrainSettings, seed: int,
-                 devices: list[jax.Device], orthogonal: bool = True):
-        self.settings, self.seed, self.devices = settings, seed, devices
-        self.orthogonal = orthogonal
+    def __init__(self, model: nn.Module, settings: TrainSettings, seed: int, devices: list[jax.Device]):
+        self.model, self.settings, self.seed, self.devices = model, settings, seed, devices
         self._compiled: dict[tuple[int, ...], Any] = {}
         self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         mesh = Mesh(np.array(devices), ("splits",))
         self.sharding = NamedSharding(mesh, PartitionSpec("splits"))
-        train = jax.vmap(make_train_one_split(model, settings))
+        train = jax.vmap(make_train_one_split(model, settings, "splits"), axis_name="splits")
         self._train = jax.jit(train, in_shardings=self.sharding, out_shardings=self.sharding)
 
-        def init_one(key, x):
-            return init_model.init({"params": key}, x, deterministic=True)["params"]
-
-        self._init = jax.jit(jax.vmap(init_one), in_shardings=self.sharding, out_shardings=self.sharding)
+        self._init_on_device = jax.jit(lambda seeds, input_shape: init_params(model, input_shape, seeds, jnp),
+                                       static_argnums=1, in_shardings=self.sharding, out_shardings=self.sharding)
 
         def predict_one(params, x):
             return split_outputs(model.apply({"params": params}, x, deterministic=True))
 
         self._predict = jax.jit(jax.vmap(predict_one), in_shardings=self.sharding, out_shardings=self.sharding)
 
-    def split_keys(self, splits: np.ndarray) -> tuple[jax.Array, jax.Array]:
-        """(init keys, training keys) for each split, from the seed and the split index alone."""
-        return _split_keys(jax.random.PRNGKey(self.seed), jnp.asarray(splits, jnp.uint32))
+    def seeds(self, splits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(initialisation, training) seed words (S, 2) of each split: from the seed and the split
+        index alone."""
+        words = hashrng.split_seeds(self.seed, splits)
+        return hashrng.derive(words, 0, np), hashrng.derive(words, 1, np)
 
     def init_params(self, splits: np.ndarray, x_example: np.ndarray) -> Any:
-        init_keys, _ = self.split_keys(splits)
-        gaussian = self._init(self._put(init_keys), self._put(x_example[:, :1]))
-        if not self.orthogonal:  # only the Keras scheme has orthogonal recurrent kernels
-            return gaussian
-        if self.devices[0].platform == "cpu":
-            return jax.device_put(orthogonalize_recurrent(jax.device_get(gaussian)), self.sharding)
-        return orthogonalize_recurrent(gaussian, on_host=False)
+        """Initial parameters of `splits`, stacked and placed on the devices."""
+        init_seeds, _ = self.seeds(splits)
+        input_shape = tuple(x_example.shape[2:])  # one input row: (S, N, *input_shape)
+        if self.devices[0].platform == "cpu":  # NumPy: no program to compile or dispatch
+            return self._put(init_params(self.model, input_shape, init_seeds))
+        return self._init_on_device(self._put(init_seeds), input_shape)
 
     def train(self, windows: WindowArrays, keep_params: bool = False, epochs: int | None = None,
               patience: int | None = None) -> ChunkResult:
@@ -236,29 +247,25 @@ class Trainer:
         without compiling another program.
         """
         params = self.init_params(windows.split, windows.x_train)
-        _, train_keys = self.split_keys(windows.split)
+        _, train_seeds = self.seeds(windows.split)
         count = len(windows.split)
         epochs = np.full(count, self.settings.epochs if epochs is None else epochs, np.int32)
         patience = np.full(count, self.settings.patience if patience is None else patience, np.int32)
         args = (params, *(self._put(a) for a in (windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
-                                                  windows.x_val, windows.y_val)), self._put(train_keys),
-                self._put(epochs), self._put(patience))
-        shape = windows.x_train.shape
+                                                  windows.x_val, windows.y_val, windows.x_test, train_seeds,
+                                                  epochs, patience)))
+        shape = tuple(a.shape for a in (windows.x_train, windows.x_val, windows.x_test))
         if shape not in self._compiled:  # compile explicitly, so its time is known apart from training
             started = time.perf_counter()
             self._compiled[shape] = self._train.lower(*args).compile()
             self.compile_seconds += time.perf_counter() - started
-        out = self._compiled[shape](*args)
-        return {"split": windows.split, "x_test": self._put(windows.x_test), **out}
+        return {"split": windows.split, **self._compiled[shape](*args)}
 
     def collect(self, started: dict[str, Any], keep_params: bool = False) -> ChunkResult:
         """Wait for a started chunk and bring its results to the host."""
         out = dict(started)
         params = out.pop("params")
         split = out.pop("split")
-        # dispatched here, not in `start`: XLA:CPU runs a program this small inline, so it would
-        # block `start` until the chunk had trained and the host could not overlap its work
-        out["test_pred"], out["test_var"] = self._predict(params, out.pop("x_test"))
         out = jax.device_get(out)
         return ChunkResult(
             split=split,

@@ -94,16 +94,17 @@ def build_windows(
 
 
 def next_point_windows(values: np.ndarray, train_start: np.ndarray, train_stop: np.ndarray, lookback: int,
-                       method: str, n_val: int, window_len: int | None = None) -> WindowArrays:
+                       method: str, n_val: int, window_len: int | None = None, test_len: int = 1) -> WindowArrays:
     """Windows that train on `[train_start, train_stop)` and forecast the point after the data.
 
     Validation row 0 of each window is that forecast: its inputs are the last `lookback`
     observations. The data has no target for it, so the series is padded with placeholders
     (the last value) that only ever appear as validation targets, never in training or scaling.
+    `window_len` and `test_len` give the arrays the walk-forward shapes, so its program serves.
     """
     n = len(values)
     count = len(train_start)
     plan = SplitPlan(np.asarray(train_start), np.asarray(train_stop), np.full(count, n), np.full(count, n + n_val),
                      np.arange(count))
     padded = np.concatenate([values, np.full(n_val, values[-1])])
-    return build_windows(padded, plan, np.arange(count), lookback, method, window_len)
+    return build_windows(padded, plan, np.arange(count), lookback, method, window_len, test_len)

@@ -8,9 +8,12 @@ With `loss = "gaussian_nll"` the head has two outputs: the mean and a softplus v
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import math
+from dataclasses import dataclass
 
 import flax.linen as nn
+from flax.traverse_util import flatten_dict, unflatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,26 +26,16 @@ from wfbt.lstm import lstm_layer
 MIN_VARIANCE = 1e-6
 
 
-def forget_bias_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-    """Zeros, but 1 on the forget gate (Keras' unit_forget_bias): gates are ordered i, f, g, o."""
-    hidden = shape[0] // 4
-    return jnp.zeros(shape, dtype).at[hidden : 2 * hidden].set(1.0)
-
-
 class FusedLSTM(nn.Module):
     """An LSTM layer with one fused gate matmul; the time loop is `lstm.lstm_layer`.
 
     Parameters: `kernel` (F, 4H), `recurrent_kernel` (H, 4H), `bias` (4H), gates i, f, g, o.
     Inputs are (B, T, F), or (T, B, F) with `time_major=True` (what `LSTMForecaster` passes
     between its layers, so no transpose is needed anywhere in the stack).
-    `orthogonal_init=False` draws the recurrent kernel from a normal distribution instead of
-    orthogonalising it: the engine uses it to initialise many splits inside `vmap` (a batched QR
-    hangs XLA:CPU) and orthogonalises afterwards with `orthogonalize_recurrent`.
     """
 
     features: int
     return_sequences: bool = False
-    orthogonal_init: bool = True
     unroll: int = 1  # time steps per loop iteration: 1 is best on CPU; a full unroll on GPU
     init_scheme: str = "keras"  # "keras": Glorot, orthogonal, forget bias 1; "torch": U(±1/√H) everywhere
     time_major: bool = False
@@ -50,18 +43,11 @@ class FusedLSTM(nn.Module):
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F), or (T, B, F) if time_major
         hidden = self.features
-        if self.init_scheme == "torch":
-            uniform = _symmetric_uniform(1.0 / np.sqrt(hidden))
-            kernel_init, recurrent_init = uniform, uniform
-            bias_init = lambda key, shape, dtype=jnp.float32: (  # noqa: E731  b_ih + b_hh
-                uniform(key, shape, dtype) + uniform(jax.random.fold_in(key, 1), shape, dtype))
-        else:
-            kernel_init, bias_init = nn.initializers.glorot_uniform(), forget_bias_init
-            recurrent_init = _per_gate(nn.initializers.orthogonal() if self.orthogonal_init
-                                       else nn.initializers.normal(1.0))
-        kernel = self.param("kernel", kernel_init, (inputs.shape[-1], 4 * hidden))
-        recurrent = self.param("recurrent_kernel", recurrent_init, (hidden, 4 * hidden))
-        bias = self.param("bias", bias_init, (4 * hidden,))
+        shape = (inputs.shape[-1], 4 * hidden)
+        params = {leaf: self.param(leaf, init_rule(self.init_scheme, "lstm", leaf, shape), size)
+                  for leaf, size in (("kernel", shape), ("recurrent_kernel", (hidden, 4 * hidden)),
+                                     ("bias", (4 * hidden,)))}
+        kernel, recurrent, bias = params["kernel"], params["recurrent_kernel"], params["bias"]
         sequence = inputs if self.time_major else jnp.swapaxes(inputs, 0, 1)
         unroll = min(self.unroll, sequence.shape[0])
         # a rolled loop (CPU) takes the input projection into each step's matmul; an unrolled one
@@ -72,24 +58,6 @@ class FusedLSTM(nn.Module):
         return hidden_states if self.time_major else jnp.swapaxes(hidden_states, 0, 1)
 
 
-def _symmetric_uniform(limit: float) -> Callable:
-    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-        return jax.random.uniform(key, shape, dtype, -limit, limit)
-
-    return init
-
-
-def _per_gate(init: Callable) -> Callable:
-    """Initialise (H, 4H) as four (H, H) blocks, like Flax's LSTM cells do per gate."""
-
-    def block_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-        hidden = shape[0]
-        keys = jax.random.split(key, 4)
-        return jnp.concatenate([init(k, (hidden, hidden), dtype) for k in keys], axis=1)
-
-    return block_init
-
-
 class LSTMForecaster(nn.Module):
     """The reference network: stacked LSTMs with dropout, then Dense(dense_size) -> Dense(1)."""
 
@@ -98,7 +66,6 @@ class LSTMForecaster(nn.Module):
     dense_size: int = 25
     dropout: tuple[float, ...] = (0.3, 0.2)
     n_outputs: int = 1
-    orthogonal_init: bool = True
     unroll: int = 1
     init_scheme: str = "keras"
 
@@ -107,8 +74,7 @@ class LSTMForecaster(nn.Module):
         h = x.T[..., None]  # x (B, L); time-major (L, B, 1) through the whole stack
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
-            h = FusedLSTM(self.hidden_size, return_sequences=not last, orthogonal_init=self.orthogonal_init,
-                          unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
+            h = FusedLSTM(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
             h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
@@ -121,7 +87,6 @@ class MLPForecaster(nn.Module):
     dense_size: int = 25
     dropout: tuple[float, ...] = (0.3, 0.2)
     n_outputs: int = 1
-    orthogonal_init: bool = True  # no recurrent kernel; kept so every model takes the same fields
     unroll: int = 1
     init_scheme: str = "keras"
 
@@ -129,7 +94,7 @@ class MLPForecaster(nn.Module):
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
         h = x
         for layer in range(self.num_layers):
-            h = nn.relu(nn.Dense(self.hidden_size)(h))
+            h = nn.relu(_dense(self.hidden_size, h.shape[-1], self.init_scheme)(h))
             h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
@@ -154,17 +119,16 @@ def _head(h: jax.Array, dense_size: int, n_outputs: int, init: str = "keras") ->
     return out[..., 0] if n_outputs == 1 else out
 
 
-def _dense(features: int, fan_in: int, init: str) -> nn.Dense:
-    if init == "torch":
-        uniform = _symmetric_uniform(1.0 / np.sqrt(fan_in))
-        return nn.Dense(features, kernel_init=uniform, bias_init=uniform)
-    return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform())
+def _dense(features: int, fan_in: int, scheme: str) -> nn.Dense:
+    shape = (fan_in, features)
+    return nn.Dense(features, kernel_init=init_rule(scheme, "dense", "kernel", shape),
+                    bias_init=init_rule(scheme, "dense", "bias", shape))
 
 
 MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster}
 
 
-def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = True, unroll: int = 1) -> nn.Module:
+def build_model(config: ModelConfig, n_outputs: int, unroll: int = 1) -> nn.Module:
     if config.name not in MODELS:
         raise UserError(
             f"[model] name: unknown model '{config.name}'.{did_you_mean(config.name, MODELS)} "
@@ -176,7 +140,6 @@ def build_model(config: ModelConfig, n_outputs: int, orthogonal_init: bool = Tru
         dense_size=config.dense_size,
         dropout=tuple(config.dropout),
         n_outputs=n_outputs,
-        orthogonal_init=orthogonal_init,
         unroll=unroll,
         init_scheme=config.init,
     )
@@ -189,27 +152,82 @@ def split_outputs(out: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     return out[..., 0], jax.nn.softplus(out[..., 1]) + MIN_VARIANCE
 
 
-def orthogonalize_recurrent(params: dict, on_host: bool = True) -> dict:
-    """Replace every stacked (S, H, 4H) `recurrent_kernel` by per-gate orthogonal blocks.
+# ================================================================ initial parameters
+# One rule per parameter decides how it is drawn, for the Flax initialisers (`model.init`, one
+# split) and for `init_params` (every split of a chunk at once, on the host, no compiled program).
 
-    On the host (CPU runs) it is NumPy, one small QR per (split, gate): deterministic per split
-    whatever the batch, and it avoids the batched QR that hangs inside jit(vmap) on XLA:CPU. On an
-    accelerator the same QR runs batched on the device (`on_host=False`), with no round trip.
+
+@dataclass(frozen=True)
+class InitRule:
+    """How one parameter is drawn: U(±limit) (`uniform`), the sum of two such (`uniform_pair`:
+    PyTorch's b_ih + b_hh), per-gate orthogonal (H, H) blocks (`orthogonal`, Keras' recurrent
+    kernels), zeros with ones on the forget gate (`forget`, Keras' unit_forget_bias), or `zeros`."""
+
+    kind: str
+    limit: float = 0.0
+
+    def __call__(self, key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        """A Flax initialiser: one split's draw from `key` (a jax.random key or seed words)."""
+        return draw(self, tuple(shape), hashrng.seed_words(key)[None], jnp, on_host=False)[0].astype(dtype)
+
+
+def init_rule(scheme: str, layer: str, leaf: str, kernel_shape: tuple[int, int]) -> InitRule:
+    """The rule for parameter `leaf` of a `layer` ("lstm" or "dense") whose input kernel is
+    (fan_in, fan_out): "torch" is U(±1/√H) for LSTMs and U(±1/√fan_in) for dense layers,
+    "keras" is Glorot-uniform kernels, orthogonal recurrent kernels, forget bias 1, zero biases."""
+    fan_in, fan_out = kernel_shape
+    if scheme == "torch":
+        limit = 1.0 / np.sqrt(fan_out // 4 if layer == "lstm" else fan_in)
+        return InitRule("uniform_pair" if (layer, leaf) == ("lstm", "bias") else "uniform", float(limit))
+    if leaf == "kernel":
+        return InitRule("uniform", float(np.sqrt(6.0 / (fan_in + fan_out))))
+    if leaf == "recurrent_kernel":
+        return InitRule("orthogonal")
+    return InitRule("forget" if layer == "lstm" else "zeros")
+
+
+def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp, on_host: bool = True):
+    """One parameter for every split: seed words (S, 2) -> (S, *shape) float32."""
+    size, splits = math.prod(shape), seeds.shape[0]
+    if rule.kind == "uniform":
+        values = (2.0 * hashrng.uniform(seeds, size, xp) - 1.0) * np.float32(rule.limit)
+    elif rule.kind == "uniform_pair":
+        values = sum((2.0 * hashrng.uniform(hashrng.derive(seeds, i, xp), size, xp) - 1.0) * np.float32(rule.limit)
+                     for i in (0, 1))
+    elif rule.kind == "orthogonal":
+        gaussian = hashrng.normal(seeds, size, xp).reshape(splits, *shape)
+        values = _orthogonal_blocks(gaussian) if on_host else _orthogonal_blocks_device(gaussian)
+    elif rule.kind == "forget":
+        hidden = shape[0] // 4
+        gate = xp.arange(size) // hidden
+        values = xp.broadcast_to((gate == 1).astype(xp.float32), (splits, size))
+    else:
+        values = xp.zeros((splits, size), xp.float32)
+    return xp.asarray(values, xp.float32).reshape(splits, *shape)
+
+
+def init_params(model: nn.Module, input_shape: tuple[int, ...], seeds: np.ndarray, xp=np) -> dict:
+    """Initial parameters of S splits stacked on a leading axis, from their seed words (S, 2), for
+    inputs whose rows have `input_shape` (the lookback).
+
+    Split s's parameters depend on `seeds[s]` alone, so on neither its chunk nor its device.
+    With `xp=np` they are drawn on the host with no compiled program (CPU runs); an accelerator
+    passes `xp=jax.numpy` under `jit` and draws them on the device.
     """
-    orthogonalize = _orthogonal_blocks if on_host else _orthogonal_blocks_device
+    flat = flatten_dict(param_shapes(model, tuple(input_shape)))
+    params = {}
+    for index, path in enumerate(sorted(flat)):
+        layer = "lstm" if path[-2].startswith("FusedLSTM") else "dense"
+        rule = init_rule(model.init_scheme, layer, path[-1], flat[(*path[:-1], "kernel")].shape)
+        params[path] = draw(rule, flat[path].shape, hashrng.derive(seeds, index, xp), xp, on_host=xp is np)
+    return unflatten_dict(params)
 
-    def visit(tree: dict) -> dict:
-        out = {}
-        for name, value in tree.items():
-            if isinstance(value, dict):
-                out[name] = visit(value)
-            elif name == "recurrent_kernel":
-                out[name] = orthogonalize(value)
-            else:
-                out[name] = value
-        return out
 
-    return visit(params)
+@functools.lru_cache(maxsize=8)
+def param_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    """The parameter tree of `model` for one input row of `input_shape`, as shapes (traced, not run)."""
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    return jax.eval_shape(lambda x: model.init({"params": jnp.zeros(2, jnp.uint32)}, x, deterministic=True)["params"], x)
 
 
 def _gate_blocks(stacked, xp):
@@ -223,12 +241,13 @@ def _from_gate_blocks(blocks, xp):
 
 
 def _orthogonal_blocks(gaussian) -> np.ndarray:
+    """Per (split, gate) the Q of a QR of Gaussian (H, H) blocks, signs fixed by R's diagonal:
+    NumPy on the host, one small QR each (a batched QR inside jit(vmap) hangs XLA:CPU)."""
     q, r = np.linalg.qr(_gate_blocks(np.asarray(gaussian, np.float64), np))
     q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
     return _from_gate_blocks(q, np).astype(np.float32)
 
 
-@jax.jit
 def _orthogonal_blocks_device(gaussian: jax.Array) -> jax.Array:
     q, r = jnp.linalg.qr(_gate_blocks(gaussian, jnp))
     q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
