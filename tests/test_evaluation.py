@@ -250,3 +250,15 @@ def test_share_better_by_hand():
     base = np.array([2.0, 2.0, 1.0, 5.0])
     assert share_better(model, base) == pytest.approx(1 / 3)
     assert math.isnan(share_better(np.array([NAN]), np.array([1.0])))
+
+
+@pytest.mark.parametrize("statistic", [0.0, 0.3, 1.0, 2.5, 8.0, 40.0])
+def test_t_p_value_matches_closed_forms(statistic):
+    from wfbt.evaluation import t_two_sided_p_value
+
+    # df = 1 is Cauchy, df = 2 has a closed form; far in the tail the p-value stays relative-exact
+    assert t_two_sided_p_value(statistic, 1) == pytest.approx(1 - 2 / math.pi * math.atan(statistic), rel=1e-12)
+    assert t_two_sided_p_value(statistic, 2) == pytest.approx(1 - statistic / math.sqrt(2 + statistic**2),
+                                                              rel=1e-9, abs=1e-15)
+    normal_tail = math.erfc(statistic / math.sqrt(2))  # df -> infinity
+    assert t_two_sided_p_value(statistic, 1e8) == pytest.approx(normal_tail, rel=2e-5, abs=1e-300)

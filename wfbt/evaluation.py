@@ -10,11 +10,12 @@ See ``docs/evaluation.md`` for the formulas and how to read each figure.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Mapping
 from statistics import NormalDist
 
 import numpy as np
-from scipy.special import stdtr  # Student's t CDF; scipy.stats alone takes ~0.5 s to import
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -159,8 +160,44 @@ def dm_test(
     if not long_run_variance > 0:
         return undefined
     statistic = loss_diff.mean() / np.sqrt(long_run_variance / n) * hln_factor(n, horizon)
-    p_value = 2 * stdtr(n - 1, -abs(statistic))  # two-sided: 2·P(T > |s|)
+    p_value = t_two_sided_p_value(float(statistic), n - 1)
     return {"statistic": float(statistic), "p_value": float(p_value), "n": n}
+
+
+def t_two_sided_p_value(statistic: float, df: float) -> float:
+    """2·P(T > |statistic|) for Student's t with `df` degrees of freedom: I_x(df/2, 1/2) with
+    x = df / (df + statistic²), the regularised incomplete beta function. Written out (a continued
+    fraction, Numerical Recipes §6.4) because importing scipy.special costs ~0.13 s per run."""
+    return regularized_incomplete_beta(df / 2, 0.5, df / (df + statistic * statistic))
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) for a, b > 0 and 0 ≤ x ≤ 1, to ~1e-14 relative."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):  # where the continued fraction converges fast
+        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
+
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of I_x(a, b), evaluated by the modified Lentz method."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 1000):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return result
 
 
 def dm_against_baselines(
