@@ -63,8 +63,27 @@ def _forward(inputs: jax.Array, kernel: jax.Array, bias: jax.Array, recurrent: j
                  tanh_c * o * (1 - o), f)
         return (h, c), (h, local)
 
-    _, out = lax.scan(step, (zeros, zeros), xs, unroll=unroll)
+    _, out = time_loop(step, (zeros, zeros), xs, unroll=unroll)
     return out  # hs (T, B, H) [, six local derivatives (T, B, H)]
+
+
+def time_loop(step, carry, xs, reverse: bool = False, unroll: int = 1):
+    """`lax.scan(step, carry, xs, reverse=reverse)`, with each step's outputs written into buffers
+    the loop carries: the same values in another layout. Under `vmap` a scan's stacked outputs are
+    (T, S, ...), so the weight-gradient matmuls (batched over splits S, contracting time and
+    batch) first transpose them; carried buffers are batched on axis 0, (S, T, ...), and need not.
+    """
+    length = jax.tree.leaves(xs)[0].shape[0]
+    out_shapes = jax.eval_shape(step, carry, jax.tree.map(lambda x: x[0], xs))[1]
+    outs = jax.tree.map(lambda o: jnp.zeros((length, *o.shape), o.dtype), out_shapes)
+
+    def body(i, state):
+        carry, outs = state
+        t = length - 1 - i if reverse else i
+        carry, y = step(carry, jax.tree.map(lambda x: lax.dynamic_index_in_dim(x, t, keepdims=False), xs))
+        return carry, jax.tree.map(lambda o, v: lax.dynamic_update_index_in_dim(o, v, t, 0), outs, y)
+
+    return lax.fori_loop(0, length, body, (carry, outs), unroll=unroll)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
@@ -98,7 +117,7 @@ def _lstm_bwd(unroll, project_in_loop, residuals, d_hs):
             return (d_in[:, features:], dc * forget), (d_gate, d_in[:, :features])
         return (d_in, dc * forget), d_gate
 
-    _, out = lax.scan(step, (zeros, zeros), (d_hs, local), reverse=True, unroll=unroll)
+    _, out = time_loop(step, (zeros, zeros), (d_hs, local), reverse=True, unroll=unroll)
     d_gates, d_inputs = out if project_in_loop else (out, out @ kernel.T)
     # each weight gradient is one matmul over all steps (x_tᵀ · d_gates_t, h_{t-1}ᵀ · d_gates_t)
     h_prev = jnp.concatenate([zeros[None], hs[:-1]])  # not d_gates[1:]: one layout of d_gates serves both
