@@ -9,7 +9,10 @@ imports, data loading, window building, compilation and training, and its peak R
 
 - engine: `wfbt.api.run_experiment` on the first N splits of the reference experiment
   (experiments/aapl_rolling.toml), as the CLI runs it (`runtime.configure_jax()` first), with a
-  fresh, empty JAX compilation cache (cold), then again with the cache it filled (warm);
+  fresh, empty JAX compilation cache (cold), then again with the cache it filled (warm). It
+  trains the same splits as the loops and nothing more: the next-point forecast (ten more
+  models, trained after the walk-forward) is off unless `--with-next-forecast`; baselines,
+  metrics, Diebold-Mariano tests, the strategy's P&L and every file of the run stay in;
 - jax loop: the same Flax model and jitted Adam step (`wfbt.engine.make_loss_and_step`) trained one
   split at a time by a plain Python loop over epochs and minibatches, early stopping in Python;
 - torch loop: the same architecture and hyper-parameters in PyTorch (CPU, 2 threads), the same
@@ -88,7 +91,8 @@ def worker_engine(spec: dict) -> dict:
     from wfbt import api
     from wfbt.config import load_config
 
-    config = load_config(spec["config"], spec["overrides"] + [f"splits.max_splits={spec['n']}"])
+    extra = [] if spec.get("next_forecast") else ["evaluation.next_forecast=false"]  # only the loops' splits
+    config = load_config(spec["config"], spec["overrides"] + [f"splits.max_splits={spec['n']}", *extra])
     imported = time.perf_counter() - started
     call_started = time.perf_counter()
     results = api.run_experiment(config, out_dir=spec["out"])
@@ -510,6 +514,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the PyTorch loop R times, first and last (default 2); ratios use its fastest run")
     parser.add_argument("--skip-jax-loop", action="store_true", help="no plain JAX loop")
     parser.add_argument("--no-warm", action="store_true", help="no second engine run on a warm compile cache")
+    parser.add_argument("--with-next-forecast", action="store_true",
+                        help="the engine also trains the next-point models (work the loops do not do)")
     parser.add_argument("--memory", action="store_true",
                         help=f"also run the engine on {MEMORY_SPLITS[0]} and {MEMORY_SPLITS[1]} splits "
                              f"(data from {MEMORY_START}) and compare peak RSS")
@@ -549,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     n, k = args.splits, args.loop_splits
     shared = sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
-    base = {"config": str(Path(args.config).resolve()), "overrides": list(args.set), "n": n, "shared": shared}
+    base = {"config": str(Path(args.config).resolve()), "overrides": list(args.set), "n": n, "shared": shared,
+            "next_forecast": args.with_next_forecast}
     console.print(f"[bold]wfbt walk-forward benchmark[/] · {info['cpu']} · {info['cores']} cores · "
                   f"git {info['git']}")
     if info["cores"] and info["cores"] > 2:
@@ -643,6 +650,10 @@ def main(argv: list[str] | None = None) -> int:
         if busy:
             notes.append(f"**CONTENDED**: {', '.join(busy)} ran while other work used more than {CONTENDED} "
                          "core; those timings (and ratios) are not clean: rerun on an idle machine.")
+        notes.append("the engine trains the loops' splits and nothing more: " + (
+            "with the next-point forecast (--with-next-forecast: ten more models)." if args.with_next_forecast else
+            "no next-point forecast (ten more models; --with-next-forecast adds them); baselines, metrics, "
+            "Diebold-Mariano tests, the P&L and the run's files are in."))
         for name, r in results.items():
             if r["kind"] != "engine":
                 continue
