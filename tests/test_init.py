@@ -57,3 +57,13 @@ def test_device_draw_matches_the_host_draw():
     device = jax.jit(lambda seeds: init_params(model, (6,), seeds, jnp))(SEEDS)
     for a, b in zip(jax.tree.leaves(host), jax.tree.leaves(device)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_apply_checks_parameter_shapes():
+    import pytest
+
+    model = build_model(SMALL, n_outputs=1)
+    params = jax.tree.map(lambda leaf: leaf[0], init_params(model, (6,), SEEDS))
+    params["Dense_0"]["kernel"] = jnp.zeros((3, 4))  # the head's first layer takes 8 features
+    with pytest.raises(ValueError, match="Dense_0/kernel has shape"):
+        model.apply({"params": params}, jnp.zeros((2, 6)), deterministic=True)

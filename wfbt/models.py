@@ -44,7 +44,7 @@ class FusedLSTM(nn.Module):
     def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F), or (T, B, F) if time_major
         hidden = self.features
         shape = (inputs.shape[-1], 4 * hidden)
-        params = {leaf: self.param(leaf, init_rule(self.init_scheme, "lstm", leaf, shape), size)
+        params = {leaf: _param(self, leaf, init_rule(self.init_scheme, "lstm", leaf, shape), size)
                   for leaf, size in (("kernel", shape), ("recurrent_kernel", (hidden, 4 * hidden)),
                                      ("bias", (4 * hidden,)))}
         kernel, recurrent, bias = params["kernel"], params["recurrent_kernel"], params["bias"]
@@ -94,7 +94,7 @@ class MLPForecaster(nn.Module):
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
         h = x
         for layer in range(self.num_layers):
-            h = nn.relu(_dense(self.hidden_size, h.shape[-1], self.init_scheme)(h))
+            h = nn.relu(Dense(self.hidden_size, self.init_scheme)(h))
             h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
@@ -111,18 +111,39 @@ def _dropout(h: jax.Array, rates: tuple[float, ...], layer: int, deterministic: 
     return hashrng.dropout(h, rate, seed, layer)
 
 
+class Dense(nn.Module):
+    """`x @ kernel + bias`, its parameters drawn by `init_rule` (like `nn.Dense`, minus the
+    per-apply shape check, see `_param`)."""
+
+    features: int
+    init_scheme: str = "keras"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (x.shape[-1], self.features)
+        kernel = _param(self, "kernel", init_rule(self.init_scheme, "dense", "kernel", shape), shape)
+        bias = _param(self, "bias", init_rule(self.init_scheme, "dense", "bias", shape), (self.features,))
+        return x @ kernel + bias
+
+
+def _param(module: nn.Module, name: str, rule: InitRule, shape: tuple[int, ...]) -> jax.Array:
+    """`module.param(name, rule, shape)`. When applying, Flax's own `param` checks the stored
+    shape by tracing the initialiser again (a hash draw, a QR for Keras' recurrent kernels): for
+    every parameter in every `apply`, ~0.1 s of each run's tracing. This checks it directly."""
+    if module.is_initializing():
+        return module.param(name, rule, shape)
+    value = module.get_variable("params", name)
+    if value.shape != tuple(shape):
+        raise ValueError(f"parameter {module.name}/{name} has shape {value.shape}, the model expects {tuple(shape)}")
+    return value
+
+
 def _head(h: jax.Array, dense_size: int, n_outputs: int, init: str = "keras") -> jax.Array:
     """Dense(dense_size) -> Dense(n_outputs), linear; Glorot kernels (Keras) or U(±1/√fan_in) (torch)."""
     if dense_size:
-        h = _dense(dense_size, h.shape[-1], init)(h)
-    out = _dense(n_outputs, h.shape[-1], init)(h)
+        h = Dense(dense_size, init)(h)
+    out = Dense(n_outputs, init)(h)
     return out[..., 0] if n_outputs == 1 else out
-
-
-def _dense(features: int, fan_in: int, scheme: str) -> nn.Dense:
-    shape = (fan_in, features)
-    return nn.Dense(features, kernel_init=init_rule(scheme, "dense", "kernel", shape),
-                    bias_init=init_rule(scheme, "dense", "bias", shape))
 
 
 MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster}
