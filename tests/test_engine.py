@@ -191,3 +191,13 @@ def test_pnl_trades_only_on_forecasts_no_model_selection_saw(tiny_run):
     assert tests.group_by("split").len()["len"].max() == 3
     equity_dates = set(tiny_run.strategy.equity["date"].cast(str).to_list())
     assert equity_dates <= set(tests["date"].to_list()) and len(equity_dates) > 0
+
+
+def test_the_mlp_model_trains_and_beats_the_mean_baseline(tmp_path, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["model.name='mlp'", "splits.max_splits=4",
+                                                             "evaluation.next_forecast=false"])
+    results = run_experiment(config, out_dir=tmp_path / "out")
+    table = results.splits
+    assert (table["status"] == "ok").all() and len(table) == 4
+    assert results.summary["config"]["as_run"]["model"]["name"] == "mlp"
+    assert table["val_mse"].median() < table["mean_val_mse"].median()  # it learned something
