@@ -1,7 +1,8 @@
 """The engine: train one split, vmap it over a chunk of splits, compile it once.
 
 `train_one_split` is written for ONE split: Adam, minibatches shuffled each epoch, dropout,
-early stopping on the validation loss with patience and restore-best, all inside `lax.scan`
+early stopping on the validation loss with patience and restore-best, all inside JAX loops
+(a `while_loop` over epochs that ends once every split has stopped, a `scan` over minibatches)
 with masks (a stopped or failed split keeps its state while the others go on). `Trainer` jits
 `vmap(train_one_split)` once and runs chunks of splits through it, sharded over the local devices.
 
