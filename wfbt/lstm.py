@@ -121,9 +121,14 @@ def _lstm_bwd(unroll, project_in_loop, residuals, d_hs):
     d_gates, d_inputs = out if project_in_loop else (out, out @ kernel.T)
     # each weight gradient is one matmul over all steps (x_tᵀ · d_gates_t, h_{t-1}ᵀ · d_gates_t)
     h_prev = jnp.concatenate([zeros[None], hs[:-1]])  # not d_gates[1:]: one layout of d_gates serves both
-    d_recurrent = jnp.einsum("tbh,tbk->hk", h_prev, d_gates)
-    d_kernel = jnp.einsum("tbf,tbk->fk", inputs, d_gates)
-    return d_inputs, d_kernel, jnp.sum(d_gates, axis=(0, 1)), d_recurrent
+    rows = hs.shape[0] * hs.shape[1]
+    d_gates_rows = d_gates.reshape(rows, -1)
+    # the small operands transposed into (features, rows) behind a barrier, so XLA neither folds
+    # the transpose into the dot nor transposes the four times larger d_gates instead
+    h_prev_t, inputs_t = lax.optimization_barrier((h_prev.reshape(rows, -1).T, inputs.reshape(rows, -1).T))
+    d_recurrent = h_prev_t @ d_gates_rows
+    d_kernel = inputs_t @ d_gates_rows
+    return d_inputs, d_kernel, jnp.sum(d_gates_rows, axis=0), d_recurrent
 
 
 lstm_layer.defvjp(_lstm_fwd, _lstm_bwd)
