@@ -232,7 +232,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, settings: TrainSettings, seed: int, devices: list[jax.Device]):
         self.model, self.settings, self.seed, self.devices = model, settings, seed, devices
-        self._compiled: dict[tuple[int, ...], Any] = {}
+        self._compiled: dict[tuple[tuple[int, ...], ...], Any] = {}  # by the shapes of x_train, x_val, x_test
         self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         # LLVM at -O2 rather than -O3 on CPU: ~0.15 s less compilation, the same speed (eight
         # alternating pairs, docs/performance.md); -O1 is 10 % slower
@@ -258,7 +258,9 @@ class Trainer:
 
     def init_params(self, splits: np.ndarray, x_example: np.ndarray) -> Any:
         """Initial parameters of `splits`, stacked and placed on the devices."""
-        init_seeds, _ = self.seeds(splits)
+        return self._initial_params(self.seeds(splits)[0], x_example)
+
+    def _initial_params(self, init_seeds: np.ndarray, x_example: np.ndarray) -> Any:
         input_shape = tuple(x_example.shape[2:])  # one input row: (S, N, *input_shape)
         if self.devices[0].platform == "cpu":  # NumPy: no program to compile or dispatch
             return self._put(init_params(self.model, input_shape, init_seeds))
@@ -275,8 +277,8 @@ class Trainer:
         `epochs` (at most the settings' epochs) and `patience` override the settings for this chunk
         without compiling another program.
         """
-        params = self.init_params(windows.split, windows.x_train)
-        _, train_seeds = self.seeds(windows.split)
+        init_seeds, train_seeds = self.seeds(windows.split)
+        params = self._initial_params(init_seeds, windows.x_train)
         count = len(windows.split)
         epochs = np.full(count, self.settings.epochs if epochs is None else epochs, np.int32)
         patience = np.full(count, self.settings.patience if patience is None else patience, np.int32)

@@ -44,10 +44,10 @@ class FusedLSTM(nn.Module):
     def __call__(self, inputs: jax.Array) -> jax.Array:  # inputs (B, T, F), or (T, B, F) if time_major
         hidden = self.features
         shape = (inputs.shape[-1], 4 * hidden)
-        params = {leaf: _param(self, leaf, init_rule(self.init_scheme, "lstm", leaf, shape), size)
-                  for leaf, size in (("kernel", shape), ("recurrent_kernel", (hidden, 4 * hidden)),
-                                     ("bias", (4 * hidden,)))}
-        kernel, recurrent, bias = params["kernel"], params["recurrent_kernel"], params["bias"]
+        rule = functools.partial(init_rule, self.init_scheme, "lstm", kernel_shape=shape)
+        kernel = _param(self, "kernel", rule("kernel"), shape)
+        recurrent = _param(self, "recurrent_kernel", rule("recurrent_kernel"), (hidden, 4 * hidden))
+        bias = _param(self, "bias", rule("bias"), (4 * hidden,))
         sequence = inputs if self.time_major else jnp.swapaxes(inputs, 0, 1)
         unroll = min(self.unroll, sequence.shape[0])
         # a rolled loop (CPU) takes the input projection into each step's matmul; an unrolled one
@@ -189,7 +189,7 @@ class InitRule:
 
     def __call__(self, key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         """A Flax initialiser: one split's draw from `key` (a jax.random key or seed words)."""
-        return draw(self, tuple(shape), hashrng.seed_words(key)[None], jnp, on_host=False)[0].astype(dtype)
+        return draw(self, tuple(shape), hashrng.seed_words(key)[None], jnp)[0].astype(dtype)
 
 
 def init_rule(scheme: str, layer: str, leaf: str, kernel_shape: tuple[int, int]) -> InitRule:
@@ -207,7 +207,7 @@ def init_rule(scheme: str, layer: str, leaf: str, kernel_shape: tuple[int, int])
     return InitRule("forget" if layer == "lstm" else "zeros")
 
 
-def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp, on_host: bool = True):
+def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp):
     """One parameter for every split: seed words (S, 2) -> (S, *shape) float32."""
     size, splits = math.prod(shape), seeds.shape[0]
     if rule.kind == "uniform":
@@ -217,7 +217,7 @@ def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp, on_host: bool = True
                      for i in (0, 1))
     elif rule.kind == "orthogonal":
         gaussian = hashrng.normal(seeds, size, xp).reshape(splits, *shape)
-        values = _orthogonal_blocks(gaussian) if on_host else _orthogonal_blocks_device(gaussian)
+        values = _orthogonal_blocks(gaussian, xp)
     elif rule.kind == "forget":
         hidden = shape[0] // 4
         gate = xp.arange(size) // hidden
@@ -240,7 +240,7 @@ def init_params(model: nn.Module, input_shape: tuple[int, ...], seeds: np.ndarra
     for index, path in enumerate(sorted(flat)):
         layer = "lstm" if path[-2].startswith("FusedLSTM") else "dense"
         rule = init_rule(model.init_scheme, layer, path[-1], flat[(*path[:-1], "kernel")].shape)
-        params[path] = draw(rule, flat[path].shape, hashrng.derive(seeds, index, xp), xp, on_host=xp is np)
+        params[path] = draw(rule, flat[path].shape, hashrng.derive(seeds, index, xp), xp)
     return unflatten_dict(params)
 
 
@@ -261,15 +261,11 @@ def _from_gate_blocks(blocks, xp):
     return xp.transpose(blocks, (0, 2, 1, 3)).reshape(splits, hidden, 4 * hidden)
 
 
-def _orthogonal_blocks(gaussian) -> np.ndarray:
-    """Per (split, gate) the Q of a QR of Gaussian (H, H) blocks, signs fixed by R's diagonal:
-    NumPy on the host, one small QR each (a batched QR inside jit(vmap) hangs XLA:CPU)."""
-    q, r = np.linalg.qr(_gate_blocks(np.asarray(gaussian, np.float64), np))
-    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
-    return _from_gate_blocks(q, np).astype(np.float32)
-
-
-def _orthogonal_blocks_device(gaussian: jax.Array) -> jax.Array:
-    q, r = jnp.linalg.qr(_gate_blocks(gaussian, jnp))
-    q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
-    return _from_gate_blocks(q, jnp)
+def _orthogonal_blocks(gaussian, xp):
+    """Per (split, gate) the Q of a QR of Gaussian (H, H) blocks, signs fixed by R's diagonal.
+    NumPy (the host, in float64) runs one small QR each, avoiding the batched QR that hangs
+    inside jit(vmap) on XLA:CPU; jax.numpy runs them batched on an accelerator."""
+    blocks = _gate_blocks(gaussian.astype(np.float64) if xp is np else gaussian, xp)
+    q, r = xp.linalg.qr(blocks)
+    q = q * xp.sign(xp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    return _from_gate_blocks(q, xp).astype(np.float32)
