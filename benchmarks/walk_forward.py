@@ -424,7 +424,9 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from wfbt.runtime import usable_cores
+
+    usable = usable_cores()
     versions = {}
     for name in LIBRARIES:
         try:

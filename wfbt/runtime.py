@@ -20,11 +20,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WFBT_CACHE_DIR", Path.home() / ".cache" / "wfbt")) / "jax"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under `taskset`), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def configure_jax(cpu_devices: int | None = None, compilation_cache: bool = True) -> None:
     """Call before the first JAX computation; later calls are harmless no-ops for JAX."""
     import jax
 
-    count = cpu_devices or min(os.cpu_count() or 1, 8)
+    count = cpu_devices or min(usable_cores(), 8)
     try:
         jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError:  # a backend is already up (e.g. a second call in one process)
