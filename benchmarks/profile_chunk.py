@@ -3,6 +3,8 @@
     python benchmarks/profile_chunk.py --splits 8 --epochs 2           # CPU (2 host devices)
     python benchmarks/profile_chunk.py --splits 1024 --unroll 20       # GPU
     python benchmarks/profile_chunk.py --compare-chunks 8,16 --repeat 5   # chunk sizes, one process
+    python benchmarks/profile_chunk.py --epochs 10 --repeat 12 \
+        --compare-options '{}' '{"xla_cpu_scheduler_type": 1}'           # XLA options, one process
 
 Trains one chunk once to compile, then again under `jax.profiler.trace`, and prints the ops
 (XLA thunks on CPU, kernels on GPU) that took the most time, with their call counts.
@@ -32,6 +34,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="time the trained chunk N times, report the fastest")
     parser.add_argument("--compare-chunks", default="", metavar="A,B,...",
                         help="time these chunk sizes against each other (alternating, best of --repeat) and stop")
+    parser.add_argument("--compare-options", nargs="+", default=[], metavar="JSON",
+                        help="XLA compile options of the training program (JSON objects, '{}' for the defaults): "
+                             "compile one program per object, time them alternately --repeat times, and stop")
     args = parser.parse_args()
     runtime.configure_jax(compilation_cache=False)
 
@@ -54,6 +59,16 @@ def main() -> None:
     settings = TrainSettings(args.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss)
     trainer = Trainer(build_model(config.model, 1, unroll=unroll), settings, config.train.seed, devices)
+    if args.compare_options:
+        windows = build_windows(prices.values, plan, np.arange(args.splits) % len(plan), config.model.lookback, "minmax")
+        model = build_model(config.model, 1, unroll=unroll)
+        try:  # numbered, so the same options may be given twice (a control: the spread of noise)
+            variants = {f"{i}: {text}": json.loads(text) for i, text in enumerate(args.compare_options, 1)}
+        except json.JSONDecodeError as exc:
+            parser.error(f"--compare-options: not JSON: {exc}")
+        _compare_options({name: Trainer(model, settings, config.train.seed, devices, options)
+                          for name, options in variants.items()}, windows, args.repeat)
+        return
     if args.compare_chunks:
         sizes = [int(n) for n in args.compare_chunks.split(",")]
         if any(n < 1 or n % len(devices) for n in sizes):
@@ -88,6 +103,26 @@ def main() -> None:
           f"({run_seconds / args.splits / steps * 1e6:.1f} us per split-step)")
     for name, micros in total.most_common(args.top):
         print(f"{micros / 1e3:10.2f} ms {count[name]:8d} calls {micros / count[name]:9.1f} us  {name[:90]}")
+
+
+def _compare_options(trainers: dict, windows, repeat: int) -> None:
+    """ms per split of the same chunk under each set of XLA options, timed alternately in one
+    process, so machine noise hits every variant alike; the ratios are to the first variant."""
+    import statistics
+
+    for trainer in trainers.values():  # compile each first
+        trainer.train(windows)
+    times = {name: [] for name in trainers}
+    for _ in range(repeat):
+        for name, trainer in trainers.items():
+            started = time.perf_counter()
+            trainer.train(windows)
+            times[name].append((time.perf_counter() - started) / len(windows.split) * 1e3)
+    first = next(iter(times))
+    for name, runs in times.items():
+        ratios = [run / base for run, base in zip(runs, times[first])]
+        print(f"{name}: min {min(runs):.2f}, median {statistics.median(runs):.2f} ms/split; "
+              f"median ratio to the first {statistics.median(ratios):.3f}, faster in {sum(r < 1 for r in ratios)}/{repeat}")
 
 
 def _compare_chunks(trainer, prices, plan, config, sizes: list[int], repeat: int) -> None:

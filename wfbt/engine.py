@@ -230,13 +230,17 @@ def _select(flag: jax.Array, new: Any, old: Any) -> Any:
 class Trainer:
     """One compiled program for every chunk of the same shape, sharded over `devices`."""
 
-    def __init__(self, model: nn.Module, settings: TrainSettings, seed: int, devices: list[jax.Device]):
+    def __init__(self, model: nn.Module, settings: TrainSettings, seed: int, devices: list[jax.Device],
+                 compiler_options: dict[str, Any] | None = None):
+        """`compiler_options`: XLA options for the training program, over the defaults below
+        (`benchmarks/profile_chunk.py --compare-options` times them against each other)."""
         self.model, self.settings, self.seed, self.devices = model, settings, seed, devices
         self._compiled: dict[tuple[tuple[int, ...], ...], Any] = {}  # by the shapes of x_train, x_val, x_test
         self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         # LLVM at -O2 rather than -O3 on CPU: ~0.15 s less compilation, the same speed (eight
         # alternating pairs, docs/performance.md); -O1 is 10 % slower
-        self._compiler_options = {"xla_backend_optimization_level": 2} if devices[0].platform == "cpu" else None
+        defaults = {"xla_backend_optimization_level": 2} if devices[0].platform == "cpu" else {}
+        self._compiler_options = {**defaults, **(compiler_options or {})} or None
         mesh = Mesh(np.array(devices), ("splits",))
         self.sharding = NamedSharding(mesh, PartitionSpec("splits"))
         train = jax.vmap(make_train_one_split(model, settings, "splits"), axis_name="splits")
