@@ -19,6 +19,8 @@ from wfbt.config import DataConfig
 from wfbt.errors import UserError, did_you_mean, known
 
 SAMPLE_PREFIX = "sample:"
+# "<date and time>+05:00" (or -0500, Z, UTC) -> "<date and time>"
+_OFFSET = r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[+-]\d{2}:?\d{2}|Z|UTC)$"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int) 
         path = _resolve(config.source, base_dirs)
         frame, source, label = _read_file(path), str(path), str(path)
         date_column = config.date_column
+    if frame.height == 0:
+        raise UserError(f"{label}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
     dates = _parse_dates(frame, date_column, label)
     values = _target_values(frame, config.target, label, dates)
     _check_order(dates, label)
@@ -111,9 +115,19 @@ def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
         )
     series = frame.get_column(column)
     if series.dtype == pl.String:
-        parsed = series.str.to_date(strict=False)
-        if parsed.null_count() > series.null_count():
-            parsed = series.str.to_datetime(strict=False)
+        # a time zone offset after a time is dropped: each row keeps the local date and time it was
+        # written with (parsing it would move every row to UTC, a day early east of Greenwich)
+        text = series.str.strip_chars().str.replace(_OFFSET, "${1}")
+        try:
+            parsed = text.str.to_date(strict=False)
+            if parsed.null_count() > series.null_count():
+                parsed = text.str.to_datetime(strict=False)
+        except pl.exceptions.PolarsError:  # no one format fits the column
+            first = series.drop_nulls()
+            raise UserError(
+                f"{label}: cannot parse the dates in column '{column}' (e.g. '{first[0] if len(first) else ''}'); "
+                f"write them like 2008-05-30 or 2008-05-30T16:00:00."
+            ) from None
         bad = (parsed.is_null() & series.is_not_null()).arg_true()
         if len(bad):
             row = int(bad[0])
@@ -139,14 +153,18 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
             f"Columns: {known(frame.columns)}. Set [data] target."
         )
     series = frame.get_column(target)
-    if not series.dtype.is_numeric():
-        as_number = series.cast(pl.Float64, strict=False)
+    if series.dtype == pl.String:  # e.g. a lowercase 'nan' the CSV reader did not take for a number
+        as_number = series.str.strip_chars().cast(pl.Float64, strict=False)
         bad = (as_number.is_null() & series.is_not_null()).arg_true()
-        row = int(bad[0]) if len(bad) else 0
-        raise UserError(
-            f"{label}: column '{target}' is not numeric: row {row + 1} ({_day(dates, row)}) "
-            f"holds '{series[row]}'."
-        )
+        if len(bad):
+            row = int(bad[0])
+            raise UserError(
+                f"{label}: column '{target}' is not numeric: row {row + 1} ({_day(dates, row)}) "
+                f"holds '{series[row]}'."
+            )
+        series = as_number
+    elif not series.dtype.is_numeric():
+        raise UserError(f"{label}: column '{target}' holds {series.dtype} values, not numbers.")
     values = series.cast(pl.Float64).to_numpy()
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
