@@ -171,3 +171,76 @@ def test_bad_data_exits_2_naming_row_and_date(tmp_path, capsys):
 def test_unknown_sample_ticker(tmp_path, capsys):
     config = write_config(tmp_path, "sample:APPL")
     assert "no sample data for 'APPL'. Did you mean 'AAPL'?" in _error(capsys, ["run", str(config), "--quiet"])
+
+
+def test_more_bad_input_exits_2_naming_the_cause(tmp_path, tiny_data, capsys):
+    config = write_config(tmp_path, tiny_data)
+    run = ["run", str(config), "--quiet", "--out", str(tmp_path / "o")]
+    # a TOML date where a choice is expected; a --set value is named as a --set
+    assert '--set splits.mode: "1979-05-27" is not one of' in _error(capsys, [*run, "--set", "splits.mode=1979-05-27"])
+    assert '--set train.epochs: expected an integer, got "" (a string)' in _error(capsys, [*run, "--set", 'train.epochs=""'])
+    # values past what a run can hold fail here, not deep inside the engine
+    assert "[train] patience must be at most 1,000,000, got 3,000,000,000" in _error(
+        capsys, [*run, "--set", "train.patience=3000000000"])
+    assert "[model] hidden_size must be at most 4,096" in _error(capsys, [*run, "--set", "model.hidden_size=1000000000"])
+    # strategy costs are checked with the config, before any training, naming the file
+    error = _error(capsys, [*run, "--set", "strategy.cost_bps=-5"])
+    assert "[strategy] cost_bps must be 0 or more, got -5.0" in error and str(config) in error
+    assert "[strategy] cost_bp: unknown parameter of strategy MomentumFilter. Did you mean 'cost_bps'?" in _error(
+        capsys, [*run, "--set", "strategy.cost_bp=1"])
+    # a section that is not a table, overridden with --set
+    table = tmp_path / "scalar.toml"
+    table.write_text(config.read_text().replace("[data]\n", "data = 5\n[ignored]\n", 1).split("[ignored]")[0])
+    assert "[data] must be a table, got 5 (an integer)" in _error(capsys, ["run", str(table), "--set", "data.source=x"])
+    # an output folder that is a file
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert "a_file: cannot use this run directory" in _error(capsys, ["run", str(config), "--quiet", "--out", str(blocker)])
+    # a summary.json that is JSON but not a run summary
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "summary.json").write_text("{}")
+    assert "summary.json: not a wfbt run summary" in _error(capsys, ["report", str(tmp_path / "r")])
+    (tmp_path / "r" / "summary.json").write_text("[1, 2]")
+    assert "not a wfbt run summary (a JSON list" in _error(capsys, ["report", str(tmp_path / "r")])
+
+
+def test_bad_strategy_plugins_exit_2(tmp_path, tiny_data, capsys):
+    config = str(write_config(tmp_path, tiny_data))
+    exits = tmp_path / "exits.py"
+    exits.write_text("exit()\n")
+    assert f"strategy file {exits} raised SystemExit on import" in _error(
+        capsys, ["run", config, "--quiet", "--set", f'strategy.name="{exits}:X"'])
+    wide = tmp_path / "wide.py"
+    wide.write_text("from wfbt.strategy import Strategy\n\nclass Wide(Strategy):\n    lookback = 10**30\n\n"
+                    "    def positions(self, forecast, history):\n        return forecast * 0\n")
+    assert "strategy Wide" in (error := _error(capsys, ["run", config, "--quiet", "--set", f'strategy.name="{wide}:Wide"']))
+    assert "lookback must be an integer from 1 to 10,000" in error
+    assert "[strategy] band_pct: expected a finite number, got nan" in _error(
+        capsys, ["run", config, "--quiet", "--set", 'strategy.name="threshold"', "--set", "strategy.band_pct=nan"])
+
+
+def test_more_bad_data_exits_2(tmp_path, capsys):
+    good = [str(v) for v in random_walk(50)]
+    assert "bad.csv: the file has no data rows (columns: 'Close', 'Date')" in _data_error(tmp_path, capsys, "Date,Close\n")
+    lower = list(good)
+    lower[15] = "nan"  # not read as a number by the CSV reader, unlike NaN
+    assert "column 'Close' row 16 (2020-01-16) is nan" in _data_error(tmp_path, capsys, _csv(lower))
+    words = [f"{d:02d} Jan 2020" for d in range(1, 32)] + [f"{d:02d} Feb 2020" for d in range(1, 20)]
+    assert "cannot parse the dates in column 'Date' (e.g. '01 Jan 2020')" in _data_error(
+        tmp_path, capsys, _csv(good, words))
+    zero = list(good)
+    zero[44] = "0"  # the tiny config trades: returns need positive prices
+    assert "needs positive prices to compute returns, but Close on 2020-02-14 is 0" in _data_error(
+        tmp_path, capsys, _csv(zero))
+
+
+def test_dates_keep_the_local_day_they_were_written_with(tmp_path):
+    from wfbt.config import DataConfig
+    from wfbt.data import load_prices
+
+    days = [f"2020-01-{d:02d}" for d in range(1, 11)]
+    offsets = ["+05:00", "-0800", "Z", "+00:00", "+01:00"] * 2
+    data = tmp_path / "zoned.csv"
+    data.write_text("Date,Close\n" + "".join(f" {d}T00:00:00{o} ,{50 + i}\n" for i, (d, o) in enumerate(zip(days, offsets))))
+    prices = load_prices(DataConfig(source=str(data), target="Close"), (tmp_path,), 5)
+    assert list(prices.date_text(range(10))) == days  # not shifted to UTC, so no duplicates either

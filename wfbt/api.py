@@ -71,9 +71,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     strategy = None
     if config.strategy is not None:
         strategy = _from_config(config, load_strategy, config.strategy.name, config.strategy.params, config.base_dirs)
+        _check_tradable(prices)
     run_dir = run_directory(config, out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines), overwrite=overwrite)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines), overwrite=overwrite)
+    except OSError as exc:  # a file in the way, no permission, a read-only disk
+        raise UserError(f"{run_dir}: cannot use this run directory: {exc.strerror or exc}.") from None
 
     stages = {"load": time.perf_counter() - started}
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
@@ -118,6 +122,19 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
                       strategy_result, test_predictions)
     write_run(results)
     return results
+
+
+def _check_tradable(prices: PriceSeries) -> None:
+    """A strategy's P&L compounds returns p_t / p_(t-1) - 1: a price at or below zero makes them
+    infinite or meaningless. Checked before training, so no run is lost to it."""
+    bad = np.flatnonzero(prices.values <= 0)
+    if len(bad):
+        row = int(bad[0])
+        raise UserError(
+            f"{prices.source}: [strategy] needs positive prices to compute returns, but {prices.target} on "
+            f"{prices.date_text(row)} is {prices.values[row]:g} ({len(bad)} such rows). Trade a price series, "
+            f"or leave out the [strategy] table."
+        )
 
 
 def _unroll(config: Config, devices: list) -> int:
@@ -203,7 +220,8 @@ def _forecast_followers(trainer: Trainer, result, trained_ids: np.ndarray, membe
                         prices: PriceSeries, plan: SplitPlan, config: Config, width: int, chunk: int,
                         baselines: list[str]) -> dict[str, np.ndarray]:
     """Splits between two refits: the latest trained model forecasts their validation windows."""
-    size = chunk * (config.splits.refit_every - 1)  # fixed, so the predict program compiles once
+    # fixed for the run, so the predict program compiles once; never more than the run's splits
+    size = chunk * min(config.splits.refit_every - 1, math.ceil(len(plan) / chunk))
     padded = _pad(members, size)
     source = np.searchsorted(trained_ids, plan.refit_from[padded])  # sorted; padding repeats the last
     windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,

@@ -56,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from wfbt import report
 
-            report.print_summary(console, _read_summary(Path(args.run_dir)))
+            summary = _read_summary(Path(args.run_dir))
+            try:
+                report.print_summary(console, summary)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:  # valid JSON, not our summary
+                raise UserError(f"{Path(args.run_dir) / 'summary.json'}: not a wfbt run summary "
+                                f"({type(exc).__name__}: {exc}); was it written by `wfbt run`?") from None
             return 0
         if args.command == "compare":
             from wfbt import report
@@ -125,9 +130,12 @@ def _read_summary(run_dir: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{run_dir}: no summary.json here; is it a finished run directory?")
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        summary = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read it: {exc}") from None
+    if not isinstance(summary, dict):
+        raise UserError(f"{path}: not a wfbt run summary (a JSON {type(summary).__name__}, not an object).")
+    return summary
 
 
 if __name__ == "__main__":

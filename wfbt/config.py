@@ -126,6 +126,11 @@ SECTIONS: dict[str, type] = {
     "output": OutputConfig,
 }
 STRATEGY_OWN_KEYS = ("name", "cost_bps", "slippage_bps")
+MAX_ROWS = 100_000_000  # rows, window lengths, steps, batch sizes: far beyond any price series
+MAX_BATCH = 100_000
+MAX_UNITS = 4_096  # LSTM and dense units
+MAX_LAYERS = 64
+MAX_EPOCHS = 1_000_000
 
 
 # ---------------------------------------------------------------- reading
@@ -142,13 +147,13 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         raise UserError(f"{path}: not valid TOML: {exc}.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the config file: {exc}.") from None
-    for item in overrides:
-        _apply_override(raw, item, path)
-    return config_from_dict(raw, path)
+    overridden = {_apply_override(raw, item, path) for item in overrides}
+    return config_from_dict(raw, path, overridden)
 
 
-def config_from_dict(raw: Mapping[str, Any], path: Path) -> Config:
-    """Validate a parsed TOML document into a `Config` (the one place that reads raw dicts)."""
+def config_from_dict(raw: Mapping[str, Any], path: Path, overridden: set[tuple[str, str]] = frozenset()) -> Config:
+    """Validate a parsed TOML document into a `Config` (the one place that reads raw dicts);
+    a bad value of a key in `overridden` ((section, key) pairs from `--set`) is named as such."""
     for section, table in raw.items():
         if section not in SECTIONS:
             raise UserError(
@@ -157,7 +162,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> Config:
             )
         if not isinstance(table, dict):
             raise UserError(f"{path}: [{section}] must be a table, got {_describe(table)}.")
-    parts = {name: _build(cls, raw.get(name, {}), name, path) for name, cls in SECTIONS.items()}
+    parts = {name: _build(cls, raw.get(name, {}), name, path, overridden) for name, cls in SECTIONS.items()}
     if "strategy" not in raw:
         parts["strategy"] = None
     config = Config(**parts, path=path)
@@ -165,7 +170,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> Config:
     return config
 
 
-def _build(cls: type, table: Mapping[str, Any], section: str, path: Path) -> Any:
+def _build(cls: type, table: Mapping[str, Any], section: str, path: Path, overridden: set[tuple[str, str]]) -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     values: dict[str, Any] = {}
@@ -179,7 +184,8 @@ def _build(cls: type, table: Mapping[str, Any], section: str, path: Path) -> Any
                 f"{path}: [{section}] {key}: unknown key.{did_you_mean(key, names)} "
                 f"Known keys: {known(names)}."
             )
-        values[key] = _coerce(value, hints[key], f"{path}: [{section}] {key}")
+        where = f"--set {section}.{key}" if (section, key) in overridden else f"{path}: [{section}] {key}"
+        values[key] = _coerce(value, hints[key], where)
     return cls(**values)
 
 
@@ -194,7 +200,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin is Literal:
         if value not in args:
             hint_text = did_you_mean(str(value), [str(a) for a in args])
-            raise UserError(f"{where}: {json.dumps(value)} is not one of {known(args)}.{hint_text}")
+            raise UserError(f"{where}: {json.dumps(value, default=str)} is not one of {known(args)}.{hint_text}")
         return value
     if origin is tuple:
         if not isinstance(value, list):
@@ -268,6 +274,21 @@ def _check_ranges(config: Config) -> None:
         (config.engine.unroll >= 0, "[engine] unroll",
          f"must be 0 (automatic) or more, got {config.engine.unroll}."),
     ]
+    # upper bounds: past these a run fails deep inside (int32 overflow, terabyte arrays), not here
+    limits = [("[splits] train", s.train, MAX_ROWS), ("[splits] val", s.val, MAX_ROWS), ("[splits] step", s.step, MAX_ROWS),
+              ("[splits] gap", s.gap, MAX_ROWS), ("[splits] refit_every", s.refit_every, MAX_ROWS),
+              ("[splits] max_splits", s.max_splits or 1, MAX_ROWS), ("[model] lookback", m.lookback, MAX_ROWS),
+              ("[model] hidden_size", m.hidden_size, MAX_UNITS), ("[model] dense_size", m.dense_size, MAX_UNITS),
+              ("[model] num_layers", m.num_layers, MAX_LAYERS), ("[train] epochs", t.epochs, MAX_EPOCHS),
+              ("[train] patience", t.patience, MAX_EPOCHS), ("[train] batch_size", t.batch_size, MAX_BATCH),
+              ("[evaluation] forecast_average", config.evaluation.forecast_average, MAX_ROWS),
+              ("[engine] chunk_size", config.engine.chunk_size, MAX_ROWS),
+              ("[engine] devices", config.engine.devices, MAX_ROWS), ("[engine] unroll", config.engine.unroll, MAX_ROWS)]
+    rules += [(value <= limit, key, f"must be at most {limit:,}, got {value:,}.") for key, value, limit in limits]
+    if config.strategy is not None:
+        for key in ("cost_bps", "slippage_bps"):
+            value = getattr(config.strategy, key)
+            rules.append((value >= 0, f"[strategy] {key}", f"must be 0 or more, got {value}."))
     if config.data.start and config.data.end:
         rules.append((config.data.start <= config.data.end, "[data] start",
                       f"{config.data.start} is after [data] end {config.data.end}."))
@@ -276,8 +297,9 @@ def _check_ranges(config: Config) -> None:
             raise UserError(f"{where}: {key} {message}")
 
 
-def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
-    """`--set section.key=value`: the value is read as TOML, or as a plain string."""
+def _apply_override(raw: dict[str, Any], item: str, path: Path) -> tuple[str, str]:
+    """`--set section.key=value`: the value is read as TOML, or as a plain string. Returns
+    (section, key)."""
     name, sep, text = item.partition("=")
     section, dot, key = name.strip().partition(".")
     if not sep or not dot or not section or not key:
@@ -288,7 +310,11 @@ def _apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
         value = text.strip()
     if section not in SECTIONS:
         raise UserError(f"--set {item}: unknown section [{section}].{did_you_mean(section, SECTIONS)}")
-    raw.setdefault(section, {})[key] = value
+    table = raw.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: [{section}] must be a table, got {_describe(table)}.")
+    table[key] = value
+    return section, key
 
 
 # ---------------------------------------------------------------- writing

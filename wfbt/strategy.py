@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import math
 import importlib.util
 import sys
 import typing
@@ -21,10 +22,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from wfbt.config import STRATEGY_OWN_KEYS
 from wfbt.errors import UserError, did_you_mean, known
 
 ENTRY_POINT_GROUP = "wfbt.strategies"
 PARAMETER_TYPES = (bool, int, float, str)
+MAX_LOOKBACK = 10_000  # prices in a strategy's history window
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,10 @@ def bind_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, An
     for key in raw:
         if key not in declared:
             valid = f"valid parameters: {known(declared)}" if declared else "it takes no parameters"
+            # the table's own keys too: `cost_bp` is more likely a misspelt cost_bps than a parameter
             raise UserError(
                 f"[strategy] {key}: unknown parameter of strategy {cls.__name__}."
-                f"{did_you_mean(key, declared)} ({valid})"
+                f"{did_you_mean(key, [*declared, *STRATEGY_OWN_KEYS])} ({valid})"
             )
     values = {}
     for name, param in declared.items():
@@ -140,6 +144,8 @@ def bind_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, An
             raise UserError(
                 f"[strategy] {name}: expected {param.type.__name__}, got {type(value).__name__} ({value!r})"
             )
+        if isinstance(coerced, float) and not math.isfinite(coerced):
+            raise UserError(f"[strategy] {name}: expected a finite number, got {coerced!r}")
         values[name] = coerced
     return values
 
@@ -331,7 +337,7 @@ def _import_file(path: Path) -> Any:
     sys.modules[module_name] = module
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # exit() in a plugin must not end wfbt silently
         del sys.modules[module_name]
         raise UserError(
             f"[strategy] name: strategy file {path} raised {type(exc).__name__} on import: {exc}"
@@ -352,6 +358,12 @@ def _check_strategy_class(cls: Any, name: str) -> None:
     if cls.positions is Strategy.positions:
         raise UserError(
             f"strategy {cls.__name__} ('{name}') does not define positions(self, forecast, history)"
+        )
+    lookback = cls.lookback
+    if isinstance(lookback, bool) or not isinstance(lookback, int) or not 1 <= lookback <= MAX_LOOKBACK:
+        raise UserError(
+            f"strategy {cls.__name__} ('{name}'): lookback must be an integer from 1 to {MAX_LOOKBACK:,}, "
+            f"got {lookback!r}"
         )
 
 
