@@ -58,7 +58,9 @@ def main() -> None:
     unroll = _unroll(config, devices)
     settings = TrainSettings(args.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss)
-    trainer = Trainer(build_model(config.model, 1, unroll=unroll), settings, config.train.seed, devices)
+    # one call of exactly --splits splits (the engine's calls on CPU are 4 per device)
+    trainer = Trainer(build_model(config.model, 1, unroll=unroll), settings, config.train.seed, devices,
+                      splits_per_device=max(1, args.splits // len(devices)))
     if args.compare_options:
         windows = build_windows(prices.values, plan, np.arange(args.splits) % len(plan), config.model.lookback, "minmax")
         model = build_model(config.model, 1, unroll=unroll)
@@ -66,14 +68,17 @@ def main() -> None:
             variants = {f"{i}: {text}": json.loads(text) for i, text in enumerate(args.compare_options, 1)}
         except json.JSONDecodeError as exc:
             parser.error(f"--compare-options: not JSON: {exc}")
-        _compare_options({name: Trainer(model, settings, config.train.seed, devices, options)
+        _compare_options({name: Trainer(model, settings, config.train.seed, devices, options,
+                                        splits_per_device=max(1, args.splits // len(devices)))
                           for name, options in variants.items()}, windows, args.repeat)
         return
     if args.compare_chunks:
         sizes = [int(n) for n in args.compare_chunks.split(",")]
         if any(n < 1 or n % len(devices) for n in sizes):
             parser.error(f"--compare-chunks: every size must be a positive multiple of the {len(devices)} devices")
-        _compare_chunks(trainer, prices, plan, config, sizes, args.repeat)
+        trainers = {n: Trainer(trainer.model, settings, config.train.seed, devices, splits_per_device=n // len(devices))
+                    for n in sizes}  # a chunk of n is one call of n / devices splits per device
+        _compare_chunks(trainers, prices, plan, config, sizes, args.repeat)
         return
     windows = build_windows(prices.values, plan, np.arange(args.splits) % len(plan), config.model.lookback, "minmax")
     started = time.perf_counter()
@@ -125,7 +130,7 @@ def _compare_options(trainers: dict, windows, repeat: int) -> None:
               f"median ratio to the first {statistics.median(ratios):.3f}, faster in {sum(r < 1 for r in ratios)}/{repeat}")
 
 
-def _compare_chunks(trainer, prices, plan, config, sizes: list[int], repeat: int) -> None:
+def _compare_chunks(trainers: dict, prices, plan, config, sizes: list[int], repeat: int) -> None:
     """ms per split for each chunk size, timed alternately in one process over the same splits
     (a multiple of every size), so machine noise hits every size alike."""
     import numpy as np
@@ -136,15 +141,15 @@ def _compare_chunks(trainer, prices, plan, config, sizes: list[int], repeat: int
     chunks = {n: [build_windows(prices.values, plan, np.arange(first, first + n) % len(plan), config.model.lookback,
                                 "minmax") for first in range(0, total, n)] for n in sizes}
     for n in sizes:  # compile each shape first
-        trainer.train(chunks[n][0])
+        trainers[n].train(chunks[n][0])
     best = dict.fromkeys(sizes, float("inf"))
     for _ in range(repeat):
         for n in sizes:
             started = time.perf_counter()
             for windows in chunks[n]:
-                trainer.train(windows)
+                trainers[n].train(windows)
             best[n] = min(best[n], (time.perf_counter() - started) / total * 1e3)
-    print(f"{total} splits, {trainer.settings.epochs} epochs, best of {repeat}: "
+    print(f"{total} splits, {config.train.epochs} epochs, best of {repeat}: "
           + ", ".join(f"chunk {n}: {best[n]:.2f} ms/split" for n in sizes))
 
 

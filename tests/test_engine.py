@@ -8,7 +8,7 @@ import polars as pl
 from conftest import random_walk, write_config, write_prices
 from wfbt.api import run_experiment
 from wfbt.config import ModelConfig, load_config
-from wfbt.engine import TrainSettings, make_loss_and_step
+from wfbt.engine import TrainSettings, choose_chunk_size, make_loss_and_step
 from wfbt.models import build_model
 
 SMALL = ModelConfig(lookback=6, hidden_size=8, dense_size=4)
@@ -58,10 +58,27 @@ def test_early_stopping_restores_the_best_epoch(tmp_path, tiny_data):
 
 
 def test_same_numbers_whatever_the_chunk_size(tmp_path, tiny_run, tiny_data):
-    config = load_config(write_config(tmp_path, tiny_data), ["engine.chunk_size=2"])
-    other = run_experiment(config, out_dir=tmp_path / "out")
-    np.testing.assert_allclose(other.predictions["forecast"], tiny_run.predictions["forecast"], rtol=1e-6)
-    np.testing.assert_allclose(other.splits["train_mse"], tiny_run.splits["train_mse"], rtol=1e-5)
+    # bit for bit: more splits (a different padding), a bigger chunk (two calls), one device
+    # (calls of 4) and a smaller chunk all give each split the numbers it got in the tiny run
+    runs = [run_experiment(load_config(write_config(tmp_path, tiny_data), overrides), out_dir=tmp_path / name)
+            for name, overrides in [("longer", ["splits.max_splits=12", "engine.chunk_size=16"]),
+                                    ("one_device", ["splits.max_splits=12", "engine.devices=1", "engine.chunk_size=2"])]]
+    for other in runs:
+        assert other.summary["splits"]["count"] == 12
+        first = other.predictions.filter(pl.col("split") < 8)
+        np.testing.assert_array_equal(first["forecast"], tiny_run.predictions["forecast"])
+        np.testing.assert_array_equal(other.splits["train_mse"][:8], tiny_run.splits["train_mse"])
+        np.testing.assert_array_equal(other.curves["val_loss"].to_numpy()[: len(tiny_run.curves)],
+                                      tiny_run.curves["val_loss"].to_numpy())
+    np.testing.assert_array_equal(runs[0].predictions["forecast"], runs[1].predictions["forecast"])
+
+
+def test_chunks_on_cpu_are_whole_calls_of_four_splits_per_device():
+    cpu = jax.devices("cpu")
+    assert choose_chunk_size(988, cpu[:2]) == 8 and choose_chunk_size(988, cpu[:1]) == 4
+    assert choose_chunk_size(3, cpu[:2]) == 8  # padded, not a smaller program
+    assert choose_chunk_size(988, cpu[:2], requested=2) == 8
+    assert choose_chunk_size(988, cpu[:2], requested=20) == 24
 
 
 def test_no_leakage_perturbing_the_future_keeps_earlier_predictions(tmp_path, tiny_run):

@@ -19,6 +19,7 @@ import gc
 import math
 import time
 from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,18 @@ class ChunkResult:
     test_pred: np.ndarray | None = None  # (S, P) forecasts of the points after the validation window
     test_var: np.ndarray | None = None
     params: Any = None  # the trained (restored-best) parameters, when asked for (refit_every > 1)
+
+    @staticmethod
+    def concatenate(parts: list[ChunkResult], count: int) -> ChunkResult:
+        """The results of consecutive calls as one chunk's, cut to its first `count` splits."""
+        def join(values: list) -> Any:
+            if values[0] is None:
+                return None
+            if isinstance(values[0], np.ndarray):
+                return np.concatenate(values)[:count]
+            return jax.tree.map(lambda *leaves: jnp.concatenate(leaves)[:count], *values)  # parameters
+
+        return ChunkResult(**{f.name: join([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(ChunkResult)})
 
     def take(self, index: np.ndarray, split: np.ndarray, val: tuple, test: tuple) -> ChunkResult:
         """The result of the splits `index` points at, with other (mean, variance) forecasts for
@@ -223,6 +236,9 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+CPU_SPLITS_PER_DEVICE = 4  # measured: 4 per core beat 8 by 13-16 % and 2 by ~2 % (docs/performance.md)
+
+
 def _select(flag: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
@@ -231,10 +247,15 @@ class Trainer:
     """One compiled program for every chunk of the same shape, sharded over `devices`."""
 
     def __init__(self, model: nn.Module, settings: TrainSettings, seed: int, devices: list[jax.Device],
-                 compiler_options: dict[str, Any] | None = None):
+                 compiler_options: dict[str, Any] | None = None, splits_per_device: int | None = None):
         """`compiler_options`: XLA options for the training program, over the defaults below
-        (`benchmarks/profile_chunk.py --compare-options` times them against each other)."""
+        (`benchmarks/profile_chunk.py --compare-options` times them against each other).
+        `splits_per_device`: splits each device trains per compiled call (see `start`): on CPU 4
+        unless given (`profile_chunk.py --compare-chunks` times others); elsewhere the whole chunk."""
         self.model, self.settings, self.seed, self.devices = model, settings, seed, devices
+        if splits_per_device is None and devices[0].platform == "cpu":
+            splits_per_device = CPU_SPLITS_PER_DEVICE
+        self.call_size = splits_per_device * len(devices) if splits_per_device else None
         self._compiled: dict[tuple[tuple[int, ...], ...], Any] = {}  # by the shapes of x_train, x_val, x_test
         self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         # LLVM at -O2 rather than -O3 on CPU: ~0.15 s less compilation, the same speed (eight
@@ -280,7 +301,24 @@ class Trainer:
 
         `epochs` (at most the settings' epochs) and `patience` override the settings for this chunk
         without compiling another program.
+
+        With a `call_size` (on CPU: 4 splits per device) every call trains exactly that many
+        splits: a bigger chunk runs as several calls, a smaller one is padded. XLA:CPU's kernels
+        round differently for different batch sizes (1 float32 ulp in a forecast between 2 and 4
+        splits per device, or between 4 and 8 with other shapes), so a split's numbers would
+        otherwise depend on the chunk it trained in.
         """
+        count = len(windows)
+        size = self.call_size or count
+        if count != size:
+            index = np.minimum(np.arange(math.ceil(count / size) * size), count - 1)  # pad with the last split
+            padded = windows.take(index)
+            parts = [self._start_call(padded.take(np.arange(i, i + size)), epochs, patience)
+                     for i in range(0, len(index), size)]
+            return {"parts": parts, "count": count}
+        return self._start_call(windows, epochs, patience)
+
+    def _start_call(self, windows: WindowArrays, epochs: int | None, patience: int | None) -> dict[str, Any]:
         init_seeds, train_seeds = self.seeds(windows.split)
         params = self._initial_params(init_seeds, windows.x_train)
         count = len(windows.split)
@@ -299,6 +337,9 @@ class Trainer:
 
     def collect(self, started: dict[str, Any], keep_params: bool = False) -> ChunkResult:
         """Wait for a started chunk and bring its results to the host."""
+        if "parts" in started:
+            parts = [self.collect(part, keep_params) for part in started["parts"]]
+            return ChunkResult.concatenate(parts, started["count"])
         out = dict(started)
         params = out.pop("params")
         split = out.pop("split")
@@ -319,27 +360,39 @@ class Trainer:
         )
 
     def predict(self, params: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Deterministic forecasts (mean, variance or None) of stacked `params` on inputs (S, V, L)."""
-        mean, var = jax.device_get(self._predict(self._put(params), self._put(x)))
-        return np.asarray(mean), None if var is None else np.asarray(var)
+        """Deterministic forecasts (mean, variance or None) of stacked `params` on inputs (S, V, L);
+        on CPU in calls of `call_size` splits, as `start` trains them."""
+        count = len(x)
+        size = self.call_size or count
+        index = np.minimum(np.arange(math.ceil(count / size) * size), count - 1)
+        means, variances = [], []
+        for i in range(0, len(index), size):
+            part = index[i:i + size]
+            mean, var = jax.device_get(self._predict(self._put(jax.tree.map(lambda leaf: leaf[part], params)),
+                                                     self._put(x[part])))
+            means.append(np.asarray(mean))
+            variances.append(None if var is None else np.asarray(var))
+        if variances[0] is None:
+            return np.concatenate(means)[:count], None
+        return np.concatenate(means)[:count], np.concatenate(variances)[:count]
 
     def _put(self, array: Any) -> jax.Array:
         return jax.device_put(array, self.sharding)
 
 
 def choose_chunk_size(n_splits: int, devices: list[jax.Device], requested: int = 0) -> int:
-    """Splits per compiled call: a multiple of the device count, bounded so memory stays flat.
+    """Splits per chunk (trained, evaluated and saved together), bounded so memory stays flat.
 
-    On CPU small chunks keep the working set in cache (measured in docs/performance.md); on an
-    accelerator the chunk is as large as its memory comfortably holds.
+    On CPU a chunk is a whole number of calls of 4 splits per device (`Trainer.start`): small
+    calls keep the working set in cache (measured in docs/performance.md), and a fixed call size
+    keeps every split's numbers independent of the chunk. On an accelerator the chunk is one
+    call, as large as its memory comfortably holds.
     """
     n_dev = len(devices)
-    if requested:
-        size = requested
-    elif devices[0].platform == "cpu":
-        size = 4 * n_dev  # measured: 4 per core beat 8 by 13-16 % (docs/performance.md)
-    else:
-        size = _accelerator_chunk(devices[0])
+    if devices[0].platform == "cpu":
+        call = CPU_SPLITS_PER_DEVICE * n_dev
+        return math.ceil(min(requested or call, max(n_splits, 1)) / call) * call
+    size = requested or _accelerator_chunk(devices[0])
     size = min(size, max(n_splits, 1))
     return max(n_dev, math.ceil(size / n_dev) * n_dev)
 

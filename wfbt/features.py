@@ -9,6 +9,7 @@ Arrays are padded to a common shape across splits so that one compiled program s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,12 @@ class WindowArrays:
 
     def __len__(self) -> int:
         return len(self.split)
+
+    def take(self, index: np.ndarray) -> WindowArrays:
+        """The windows of the splits at `index` (positions along the leading axis)."""
+        scaler = scaling.ScalerParams(self.scaler.offset[index], self.scaler.scale[index])
+        arrays = {f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self) if f.name != "scaler"}
+        return WindowArrays(**arrays, scaler=scaler)
 
 
 def build_windows(
