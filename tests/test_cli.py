@@ -244,3 +244,29 @@ def test_dates_keep_the_local_day_they_were_written_with(tmp_path):
     data.write_text("Date,Close\n" + "".join(f" {d}T00:00:00{o} ,{50 + i}\n" for i, (d, o) in enumerate(zip(days, offsets))))
     prices = load_prices(DataConfig(source=str(data), target="Close"), (tmp_path,), 5)
     assert list(prices.date_text(range(10))) == days  # not shifted to UTC, so no duplicates either
+
+
+def test_resume_reads_only_its_splits_retrains_broken_chunks_and_drops_stale_files(tmp_path, tiny_data, capsys):
+    config = write_config(tmp_path, tiny_data)
+    out = tmp_path / "run"
+    run = ["run", str(config), "--out", str(out), "--quiet"]
+    assert main([*run, "--max-splits", "8"]) == 0
+    full = pl.read_csv(out / "splits.csv")
+    assert (out / "equity.csv").is_file()
+    # fewer splits than the folder holds: the run reports only its own, training none
+    assert main([*run, "--max-splits", "4"]) == 0
+    assert pl.read_csv(out / "splits.csv").height == 4
+    assert json.loads((out / "summary.json").read_text())["splits"]["trained_now"] == 0
+    # a truncated chunk file (a crash mid-write on a filesystem without atomic rename) is retrained
+    chunk = sorted((out / "partial").glob("chunk-*.npz"))[0]
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    assert main([*run, "--max-splits", "8"]) == 0
+    assert json.loads((out / "summary.json").read_text())["splits"]["trained_now"] == 8
+    np.testing.assert_array_equal(pl.read_csv(out / "splits.csv")["val_mse"], full["val_mse"])
+    # the LSTM loop's layout changes the rounding: not an experiment to resume into
+    assert "holds results of a different experiment" in _error(capsys, [*run, "--set", "engine.unroll=2"])
+    # rerun without the [strategy] table: the earlier run's P&L files go
+    no_strategy = tmp_path / "plain.toml"
+    no_strategy.write_text(config.read_text().split("[strategy]")[0])
+    assert main(["run", str(no_strategy), "--out", str(out), "--quiet", "--max-splits", "8"]) == 0
+    assert not (out / "equity.csv").exists() and not (out / "pnl_splits.csv").exists()

@@ -75,7 +75,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     run_dir = run_directory(config, out_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines), overwrite=overwrite)
+        store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines, devices), overwrite=overwrite)
     except OSError as exc:  # a file in the way, no permission, a read-only disk
         raise UserError(f"{run_dir}: cannot use this run directory: {exc.strerror or exc}.") from None
 
@@ -87,7 +87,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     # only every refit_every-th split trains: size chunks by those
     chunk = choose_chunk_size(len(np.unique(plan.refit_from)), devices, config.engine.chunk_size)
     trained = _train_missing(config, prices, plan, trainer, chunk, store, baselines, progress)
-    per_split = store.load()
+    per_split = store.load(len(plan))
     mark = time.perf_counter()
 
     splits_table = tables.splits_table(per_split, plan, prices)
@@ -152,9 +152,13 @@ def _from_config(config: Config, build, *args):
         raise UserError(f"{config.path}: {exc}") from None
 
 
-def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[str]) -> str:
-    """What determines every split's numbers: not the output folder, chunking or split count."""
+def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[str], devices: list) -> str:
+    """What determines every split's numbers: not the output folder, chunking, device count or
+    split count; but the platform and the LSTM loop's layout (its unroll), which round differently."""
     parts = [repr(getattr(config, name)) for name in ("model", "train", "scaling")] + baselines
+    unroll, platform = _unroll(config, devices), devices[0].platform
+    if (platform, unroll) != ("cpu", 1):  # left out for CPU's layout, so run folders from before still resume
+        parts += [platform, str(unroll)]
     splits = config.splits
     parts.append(repr((splits.mode, splits.train, splits.val, splits.step, splits.gap, splits.refit_every)))
     parts.append(config.data.target)
@@ -165,7 +169,7 @@ def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[
 def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer: Trainer, chunk: int,
                    store: rundir.PartialStore, baselines: list[str], progress: ProgressFn | None) -> dict[str, Any]:
     """Train the splits that have no saved result, chunk by chunk, saving each chunk."""
-    done = store.load()
+    done = store.load(len(plan))
     done_ids = set() if done is None else set(done["split"].tolist())
     todo = np.array([s for s in range(len(plan)) if s not in done_ids], dtype=np.int64)
     total = len(plan)
@@ -282,6 +286,9 @@ def write_run(results: Results) -> None:
     """Every file of the run directory, each written atomically."""
     out = results.run_dir
     config = results.config
+    # summary.json is what `report` reads: gone while the files change, written last, so a run
+    # killed halfway leaves no summary that disagrees with the CSVs beside it
+    (out / "summary.json").unlink(missing_ok=True)
     rundir.write_csv_atomic(out / "splits.csv", results.splits)
     rundir.write_csv_atomic(out / "predictions.csv", results.predictions)
     rundir.write_csv_atomic(out / "curves.csv", results.curves)
@@ -289,6 +296,9 @@ def write_run(results: Results) -> None:
     if results.strategy is not None:
         rundir.write_csv_atomic(out / "equity.csv", results.strategy.equity)
         rundir.write_csv_atomic(out / "pnl_splits.csv", results.strategy.per_split)
-    rundir.write_json_atomic(out / "summary.json", results.summary)
+    else:  # an earlier run in this folder may have traded
+        for name in ("equity.csv", "pnl_splits.csv"):
+            (out / name).unlink(missing_ok=True)
     rundir.write_text_atomic(out / "config.toml", to_toml(
         config, data_source=results.prices.source, out_dir=str(out.resolve())))
+    rundir.write_json_atomic(out / "summary.json", results.summary)

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +95,23 @@ class PartialStore:
         np.savez(buffer, **arrays)
         write_bytes_atomic(self.folder / f"chunk-{splits.min():06d}-{splits.max():06d}.npz", buffer.getvalue())
 
-    def load(self) -> dict[str, np.ndarray] | None:
-        """All saved per-split arrays concatenated and sorted by split, or None."""
+    def load(self, splits: int | None = None) -> dict[str, np.ndarray] | None:
+        """The saved per-split arrays of splits 0 .. `splits` - 1 (all if None), concatenated and
+        sorted by split, or None. A run with fewer splits than the folder holds reads only its own."""
         chunks = []
         for file in sorted(self.folder.glob("chunk-*.npz")):
-            try:
-                with np.load(file) as data:
+            try:  # our own handle: np.load leaves its file open when the zip is broken
+                with open(file, "rb") as handle, np.load(handle) as data:
                     chunks.append({k: data[k] for k in data.files})
-            except (OSError, ValueError, EOFError):  # unreadable: retrain those splits
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # unreadable: retrain those splits
                 file.unlink(missing_ok=True)
         if not chunks:
             return None
         keys = set.intersection(*(set(c) for c in chunks))
         merged = {k: np.concatenate([c[k] for c in chunks]) for k in keys}
         _, first = np.unique(merged["split"], return_index=True)
+        if splits is not None:
+            first = first[merged["split"][first] < splits]
+            if not len(first):
+                return None
         return {k: v[first] for k, v in merged.items()}
