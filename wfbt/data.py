@@ -128,9 +128,8 @@ def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
                 f"{label}: cannot parse the dates in column '{column}' (e.g. '{first[0] if len(first) else ''}'); "
                 f"write them like 2008-05-30 or 2008-05-30T16:00:00."
             ) from None
-        bad = (parsed.is_null() & series.is_not_null()).arg_true()
-        if len(bad):
-            row = int(bad[0])
+        row = _first_unconverted(series, parsed)
+        if row is not None:
             raise UserError(
                 f"{label}: row {row + 1}: cannot parse date '{series[row]}' in column '{column}' "
                 f"(expected e.g. 2008-05-30)."
@@ -155,9 +154,8 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
     series = frame.get_column(target)
     if series.dtype == pl.String:  # e.g. a lowercase 'nan' the CSV reader did not take for a number
         as_number = series.str.strip_chars().cast(pl.Float64, strict=False)
-        bad = (as_number.is_null() & series.is_not_null()).arg_true()
-        if len(bad):
-            row = int(bad[0])
+        row = _first_unconverted(series, as_number)
+        if row is not None:
             raise UserError(
                 f"{label}: column '{target}' is not numeric: row {row + 1} ({_day(dates, row)}) "
                 f"holds '{series[row]}'."
@@ -175,6 +173,12 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
             f"{len(bad)} rows in all are missing or not finite. Clean or drop them first."
         )
     return values
+
+
+def _first_unconverted(original: pl.Series, converted: pl.Series) -> int | None:
+    """The first row whose value did not convert (null after, not before), or None."""
+    bad = (converted.is_null() & original.is_not_null()).arg_true()
+    return int(bad[0]) if len(bad) else None
 
 
 def _check_order(dates: np.ndarray, label: str) -> None:
