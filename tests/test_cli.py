@@ -183,6 +183,11 @@ def test_more_bad_input_exits_2_naming_the_cause(tmp_path, tiny_data, capsys):
     assert "[train] patience must be at most 1,000,000, got 3,000,000,000" in _error(
         capsys, [*run, "--set", "train.patience=3000000000"])
     assert "[model] hidden_size must be at most 4,096" in _error(capsys, [*run, "--set", "model.hidden_size=1000000000"])
+    # more dropout rates than layers (written ones: the default list may be longer than num_layers)
+    assert "--set model.dropout: 3 rates for 2 layer(s)" in _error(capsys, [*run, "--set", "model.dropout=[0.1, 0.2, 0.3]"])
+    assert "tiny.toml: [model] dropout: 2 rates for 1 layer(s)" in _error(capsys, [*run, "--set", "model.num_layers=1"])
+    assert "[engine] devices is 7, but this machine has 2 cpu device(s)" in _error(
+        capsys, [*run, "--set", "model.num_layers=1", "--set", "model.dropout=[0.1]", "--set", "engine.devices=7"])
     # strategy costs are checked with the config, before any training, naming the file
     error = _error(capsys, [*run, "--set", "strategy.cost_bps=-5"])
     assert "[strategy] cost_bps must be 0 or more, got -5.0" in error and str(config) in error

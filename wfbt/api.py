@@ -64,6 +64,9 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
     devices = jax.devices()
+    if config.engine.devices > len(devices):
+        raise UserError(f"{config.path}: [engine] devices is {config.engine.devices}, but this machine has "
+                        f"{len(devices)} {devices[0].platform} device(s); use 0 for all of them.")
     if config.engine.devices:
         devices = devices[: config.engine.devices]
     model = _from_config(config, build_model, config.model, n_outputs, _unroll(config, devices))

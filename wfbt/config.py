@@ -167,6 +167,11 @@ def config_from_dict(raw: Mapping[str, Any], path: Path, overridden: set[tuple[s
         parts["strategy"] = None
     config = Config(**parts, path=path)
     _check_ranges(config)
+    model = config.model
+    if "dropout" in raw.get("model", {}) and len(model.dropout) > model.num_layers:  # the default may be longer
+        where = "--set model.dropout" if ("model", "dropout") in overridden else f"{path}: [model] dropout"
+        raise UserError(f"{where}: {len(model.dropout)} rates for {model.num_layers} layer(s); "
+                        f"give one per layer (or fewer: the rest get none).")
     return config
 
 
