@@ -15,11 +15,11 @@ on the host with NumPy on CPU (nothing to compile), on the device elsewhere.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import math
 import time
 from collections.abc import Iterator
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
