@@ -218,3 +218,32 @@ def test_the_mlp_model_trains_and_beats_the_mean_baseline(tmp_path, tiny_data):
     assert (table["status"] == "ok").all() and len(table) == 4
     assert results.summary["config"]["as_run"]["model"]["name"] == "mlp"
     assert table["val_mse"].median() < table["mean_val_mse"].median()  # it learned something
+
+
+def test_a_chunk_of_several_calls_keeps_each_splits_numbers_and_parameters(tiny_run):
+    """On CPU a chunk bigger than one call (8 splits on 2 devices) runs as several, padded: each
+    split's forecasts and kept parameters are those it gets when trained in a call of its own."""
+    from wfbt.features import build_windows
+
+    config = tiny_run.config
+    _, trainer = _tiny_trainer(config, build_model(config.model, 1))
+    assert trainer.call_size == 8
+
+    import dataclasses
+
+    from wfbt.splits import split_plan
+
+    plan = split_plan(len(tiny_run.prices), dataclasses.replace(config.splits, max_splits=None))
+    assert len(plan) == 12
+
+    def windows(splits):
+        return build_windows(tiny_run.prices.values, plan, splits, config.model.lookback, "minmax")
+
+    whole = trainer.train(windows(np.arange(12)), keep_params=True)  # calls of 0-7 and 8-11 + 4 padded
+    alone = trainer.train(windows(np.arange(8, 16) % 12), keep_params=True)
+    assert len(whole.split) == 12 and whole.val_pred.shape[0] == 12
+    np.testing.assert_array_equal(whole.val_pred[8:], alone.val_pred[:4])
+    np.testing.assert_array_equal(whole.train_curve[8:], alone.train_curve[:4])
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(alone.params)):
+        assert a.shape[0] == 12
+        np.testing.assert_array_equal(np.asarray(a)[8:], np.asarray(b)[:4])
