@@ -275,3 +275,22 @@ def test_resume_reads_only_its_splits_retrains_broken_chunks_and_drops_stale_fil
     no_strategy.write_text(config.read_text().split("[strategy]")[0])
     assert main(["run", str(no_strategy), "--out", str(out), "--quiet", "--max-splits", "8"]) == 0
     assert not (out / "equity.csv").exists() and not (out / "pnl_splits.csv").exists()
+
+
+def test_a_rerun_that_trains_nothing_reuses_the_next_point_forecast(tmp_path, tiny_data, monkeypatch):
+    from wfbt import api
+
+    config = str(write_config(tmp_path, tiny_data))
+    out = tmp_path / "run"
+    assert main(["run", config, "--out", str(out), "--quiet", "--max-splits", "4"]) == 0
+    first = json.loads((out / "summary.json").read_text())["next_forecast"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the next-point models were trained again")
+
+    monkeypatch.setattr(api, "next_point_windows", no_training)
+    assert main(["run", config, "--out", str(out), "--quiet", "--max-splits", "4"]) == 0
+    assert json.loads((out / "summary.json").read_text())["next_forecast"] == first
+    # averaged over a different number of windows: not the saved forecast, so they train again
+    with pytest.raises(AssertionError, match="trained again"):
+        main(["run", config, "--out", str(out), "--quiet", "--max-splits", "4", "--set", "evaluation.forecast_average=2"])

@@ -48,6 +48,7 @@ class Results:
 
 
 ProgressFn = Callable[[int, int], None]  # (splits done, splits in all)
+NEXT_FORECAST = "next_forecast.json"  # in the run's partial/ folder: the next-point forecast, for reruns
 
 
 def run_directory(config: Config, out_dir: str | Path | None = None) -> Path:
@@ -112,7 +113,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
         summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, int(plan.train_len.max()),
-                                                       splits_table)
+                                                       splits_table, store)
         stages["next_forecast"] = time.perf_counter() - mark
     if strategy_result is not None:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
@@ -248,7 +249,7 @@ def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
 
 
 def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, chunk: int, width: int,
-                        splits_table: pl.DataFrame) -> dict[str, Any]:
+                        splits_table: pl.DataFrame, store: rundir.PartialStore | None = None) -> dict[str, Any]:
     """Forecast the first date after the data: from the last window, and averaged over the last k.
 
     There is no validation window after the data, so these models train without early stopping
@@ -261,6 +262,11 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     stops = n - np.arange(k)
     starts = np.zeros(k, dtype=np.int64) if config.splits.mode == "expanding" else stops - train
     epochs = int(max(1, round(float(np.nanmedian(splits_table["best_epoch"].to_numpy())))))
+    # the store's fingerprint covers data, model, training and splits; these are what else they read
+    key = {"rows": n, "k": int(k), "epochs": epochs, "width": int(width)}
+    cached = store.read_json(NEXT_FORECAST) if store is not None else None
+    if cached is not None and cached.get("key") == key:  # a rerun that trained nothing new: no need to retrain them
+        return cached["forecast"]
     pad = _pad(np.arange(k), math.ceil(k / chunk) * chunk)  # whole chunks of the walk-forward shape
     width = max(int((stops - starts).max()), width)  # the walk-forward shape, unless expanding outgrew it
     started = []
@@ -276,13 +282,16 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
                                 for scaler, result in results])[:k]
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
     last_date = prices.dates[-1].astype("datetime64[D]")
-    return {
+    forecast = {
         "date": str(np.busday_offset(last_date, 1, roll="forward")),
         "last_date": str(last_date), "last_value": float(prices.values[-1]),
         "last_window": float(forecasts[0]) if ok[0] else None,
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
     }
+    if store is not None:
+        store.write_json(NEXT_FORECAST, {"key": key, "forecast": forecast})
+    return forecast
 
 
 def write_run(results: Results) -> None:

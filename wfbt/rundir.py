@@ -95,6 +95,16 @@ class PartialStore:
         np.savez(buffer, **arrays)
         write_bytes_atomic(self.folder / f"chunk-{splits.min():06d}-{splits.max():06d}.npz", buffer.getvalue())
 
+    def write_json(self, name: str, payload: Any) -> None:
+        write_json_atomic(self.folder / name, payload)
+
+    def read_json(self, name: str) -> Any:
+        """A JSON file saved beside the chunks, or None if it is missing or unreadable."""
+        try:
+            return json.loads((self.folder / name).read_text())
+        except (OSError, ValueError):
+            return None
+
     def load(self, splits: int | None = None) -> dict[str, np.ndarray] | None:
         """The saved per-split arrays of splits 0 .. `splits` - 1 (all if None), concatenated and
         sorted by split, or None. A run with fewer splits than the folder holds reads only its own."""
