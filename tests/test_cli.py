@@ -125,7 +125,7 @@ def test_missing_config_and_bad_set(tmp_path, tiny_data, capsys):
     assert "nope.toml: config file not found" in _error(capsys, ["run", str(tmp_path / "nope.toml")])
     config = str(write_config(tmp_path, tiny_data))
     assert "expected section.key=value" in _error(capsys, ["run", config, "--set", "epochs=3"])
-    assert "[train] epoch: unknown key. Did you mean 'epochs'?" in _error(capsys, ["run", config, "--set", "train.epoch=3"])
+    assert "--set train.epoch: unknown key. Did you mean 'epochs'?" in _error(capsys, ["run", config, "--set", "train.epoch=3"])
 
 
 def _data_error(tmp_path, capsys, csv_text: str, extra: list[str] = ()) -> str:
@@ -180,17 +180,19 @@ def test_more_bad_input_exits_2_naming_the_cause(tmp_path, tiny_data, capsys):
     assert '--set splits.mode: "1979-05-27" is not one of' in _error(capsys, [*run, "--set", "splits.mode=1979-05-27"])
     assert '--set train.epochs: expected an integer, got "" (a string)' in _error(capsys, [*run, "--set", 'train.epochs=""'])
     # values past what a run can hold fail here, not deep inside the engine
-    assert "[train] patience must be at most 1,000,000, got 3,000,000,000" in _error(
+    assert "--set train.patience must be at most 1,000,000, got 3,000,000,000" in _error(
         capsys, [*run, "--set", "train.patience=3000000000"])
-    assert "[model] hidden_size must be at most 4,096" in _error(capsys, [*run, "--set", "model.hidden_size=1000000000"])
+    assert "--set model.hidden_size must be at most 4,096" in _error(capsys, [*run, "--set", "model.hidden_size=1000000000"])
     # more dropout rates than layers (written ones: the default list may be longer than num_layers)
     assert "--set model.dropout: 3 rates for 2 layer(s)" in _error(capsys, [*run, "--set", "model.dropout=[0.1, 0.2, 0.3]"])
     assert "tiny.toml: [model] dropout: 2 rates for 1 layer(s)" in _error(capsys, [*run, "--set", "model.num_layers=1"])
     assert "[engine] devices is 7, but this machine has 2 cpu device(s)" in _error(
         capsys, [*run, "--set", "model.num_layers=1", "--set", "model.dropout=[0.1]", "--set", "engine.devices=7"])
     # strategy costs are checked with the config, before any training, naming the file
-    error = _error(capsys, [*run, "--set", "strategy.cost_bps=-5"])
-    assert "[strategy] cost_bps must be 0 or more, got -5.0" in error and str(config) in error
+    assert "--set strategy.cost_bps must be 0 or more, got -5.0" in _error(capsys, [*run, "--set", "strategy.cost_bps=-5"])
+    written = tmp_path / "costs.toml"
+    written.write_text(config.read_text().replace("cost_bps = 10.0", "cost_bps = -5.0"))
+    assert f"{written}: [strategy] cost_bps must be 0 or more" in _error(capsys, ["run", str(written), "--quiet"])
     assert "[strategy] cost_bp: unknown parameter of strategy MomentumFilter. Did you mean 'cost_bps'?" in _error(
         capsys, [*run, "--set", "strategy.cost_bp=1"])
     # a section that is not a table, overridden with --set
@@ -207,6 +209,33 @@ def test_more_bad_input_exits_2_naming_the_cause(tmp_path, tiny_data, capsys):
     assert "summary.json: not a wfbt run summary" in _error(capsys, ["report", str(tmp_path / "r")])
     (tmp_path / "r" / "summary.json").write_text("[1, 2]")
     assert "not a wfbt run summary (a JSON list" in _error(capsys, ["report", str(tmp_path / "r")])
+
+
+def test_a_one_layer_runs_config_reproduces_it(tmp_path, tiny_data):
+    # the default dropout has two rates; the saved config.toml keeps the one the layer uses
+    plain = tmp_path / "plain.toml"
+    plain.write_text(write_config(tmp_path, tiny_data).read_text().replace("dropout = [0.3, 0.2]\n", ""))
+    out = tmp_path / "run"
+    assert main(["run", str(plain), "--out", str(out), "--quiet", "--max-splits", "2", "--set", "model.num_layers=1"]) == 0
+    assert main(["run", str(out / "config.toml"), "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["splits"]["trained_now"] == 0
+
+
+def test_strategy_parameters_defaults_and_lookback(tmp_path):
+    from wfbt.errors import UserError
+    from wfbt.strategy import load_strategy
+
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("import math\nfrom wfbt.strategy import Strategy\n\nclass Capped(Strategy):\n"
+                      "    max_move: float = math.inf  # no cap unless the config sets one\n"
+                      "    lookback: int = 20\n\n    def positions(self, forecast, history):\n"
+                      "        return forecast * 0\n")
+    assert load_strategy("plugin.py:Capped", {}, [tmp_path]).max_move == float("inf")
+    with pytest.raises(UserError, match="expected a finite number, got nan"):
+        load_strategy("plugin.py:Capped", {"max_move": float("nan")}, [tmp_path])
+    for bad in (0, 10**7):  # the lookback as a parameter is checked like the class attribute
+        with pytest.raises(UserError, match="lookback must be an integer from 1 to 10,000"):
+            load_strategy("plugin.py:Capped", {"lookback": bad}, [tmp_path])
 
 
 def test_bad_strategy_plugins_exit_2(tmp_path, tiny_data, capsys):
@@ -249,6 +278,16 @@ def test_dates_keep_the_local_day_they_were_written_with(tmp_path):
     data.write_text("Date,Close\n" + "".join(f" {d}T00:00:00{o} ,{50 + i}\n" for i, (d, o) in enumerate(zip(days, offsets))))
     prices = load_prices(DataConfig(source=str(data), target="Close"), (tmp_path,), 5)
     assert list(prices.date_text(range(10))) == days  # not shifted to UTC, so no duplicates either
+    hours = tmp_path / "hours.csv"  # hour-only offsets, as PostgreSQL writes them
+    hours.write_text("Date,Close\n" + "".join(f"{d} 00:00:00+05,{50 + i}\n" for i, d in enumerate(days)))
+    assert list(load_prices(DataConfig(source=str(hours), target="Close"), (tmp_path,), 5).date_text(range(10))) == days
+    # intraday times keep their instants: the local 01:30 repeats when the clocks go back, the instant does not
+    autumn = ["2020-11-01T00:30:00-04:00", "2020-11-01T01:30:00-04:00", "2020-11-01T01:30:00-05:00",
+              "2020-11-01T02:30:00-05:00", "2020-11-01T03:30:00-05:00"]
+    intraday = tmp_path / "intraday.csv"
+    intraday.write_text("Date,Close\n" + "".join(f"{t},{50 + i}\n" for i, t in enumerate(autumn)))
+    loaded = load_prices(DataConfig(source=str(intraday), target="Close"), (tmp_path,), 5)
+    assert list(np.diff(loaded.dates).astype("timedelta64[m]").astype(int)) == [60, 60, 60, 60]
 
 
 def test_resume_reads_only_its_splits_retrains_broken_chunks_and_drops_stale_files(tmp_path, tiny_data, capsys):

@@ -166,13 +166,14 @@ def config_from_dict(raw: Mapping[str, Any], path: Path, overridden: set[tuple[s
     if "strategy" not in raw:
         parts["strategy"] = None
     config = Config(**parts, path=path)
-    _check_ranges(config)
+    _check_ranges(config, overridden)
     model = config.model
     if "dropout" in raw.get("model", {}) and len(model.dropout) > model.num_layers:  # the default may be longer
         where = "--set model.dropout" if ("model", "dropout") in overridden else f"{path}: [model] dropout"
         raise UserError(f"{where}: {len(model.dropout)} rates for {model.num_layers} layer(s); "
                         f"give one per layer (or fewer: the rest get none).")
-    return config
+    # the rates the layers use: so the run's config.toml reads back as the same experiment
+    return dataclasses.replace(config, model=dataclasses.replace(model, dropout=model.dropout[: model.num_layers]))
 
 
 def _build(cls: type, table: Mapping[str, Any], section: str, path: Path, overridden: set[tuple[str, str]]) -> Any:
@@ -184,12 +185,9 @@ def _build(cls: type, table: Mapping[str, Any], section: str, path: Path, overri
         table = {k: v for k, v in table.items() if k in STRATEGY_OWN_KEYS}
         names = list(STRATEGY_OWN_KEYS)
     for key, value in table.items():
-        if key not in names:
-            raise UserError(
-                f"{path}: [{section}] {key}: unknown key.{did_you_mean(key, names)} "
-                f"Known keys: {known(names)}."
-            )
         where = f"--set {section}.{key}" if (section, key) in overridden else f"{path}: [{section}] {key}"
+        if key not in names:
+            raise UserError(f"{where}: unknown key.{did_you_mean(key, names)} Known keys: {known(names)}.")
         values[key] = _coerce(value, hints[key], where)
     return cls(**values)
 
@@ -247,9 +245,8 @@ def _describe(value: Any) -> str:
     return f"{json.dumps(value, default=str)} ({kind})"
 
 
-def _check_ranges(config: Config) -> None:
-    """Cross-field limits, each naming the key to change."""
-    where = config.path
+def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()) -> None:
+    """Cross-field limits, each naming the key to change (as `--set section.key` if it came so)."""
     s, m, t = config.splits, config.model, config.train
     rules = [
         (m.lookback >= 1, "[model] lookback", f"must be at least 1, got {m.lookback}."),
@@ -299,7 +296,10 @@ def _check_ranges(config: Config) -> None:
                       f"{config.data.start} is after [data] end {config.data.end}."))
     for ok, key, message in rules:
         if not ok:
-            raise UserError(f"{where}: {key} {message}")
+            section, name = key.strip("[").split("] ")
+            if (section, name) in overridden:
+                raise UserError(f"--set {section}.{name} {message}")
+            raise UserError(f"{config.path}: {key} {message}")
 
 
 def _apply_override(raw: dict[str, Any], item: str, path: Path) -> tuple[str, str]:

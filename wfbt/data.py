@@ -19,8 +19,8 @@ from wfbt.config import DataConfig
 from wfbt.errors import UserError, did_you_mean, known
 
 SAMPLE_PREFIX = "sample:"
-# "<date and time>+05:00" (or -0500, Z, UTC) -> "<date and time>"
-_OFFSET = r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[+-]\d{2}:?\d{2}|Z|UTC)$"
+# "<date and time>+05:00" (or +05, -0500, Z, UTC) -> "<date and time>"
+_OFFSET = r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[+-]\d{2}(?::?\d{2})?|Z|UTC)$"
 
 
 @dataclass(frozen=True)
@@ -115,13 +115,18 @@ def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
         )
     series = frame.get_column(column)
     if series.dtype == pl.String:
-        # a time zone offset after a time is dropped: each row keeps the local date and time it was
-        # written with (parsing it would move every row to UTC, a day early east of Greenwich)
-        text = series.str.strip_chars().str.replace(_OFFSET, "${1}")
+        text = series.str.strip_chars()
+        local = text.str.replace(_OFFSET, "${1}")  # time zone offsets dropped
         try:
-            parsed = text.str.to_date(strict=False)
+            parsed = local.str.to_date(strict=False)
             if parsed.null_count() > series.null_count():
-                parsed = text.str.to_datetime(strict=False)
+                parsed = local.str.to_datetime(strict=False)
+                # with offsets, daily data (every time midnight) keeps the local dates it was
+                # written with: in UTC they would move a day early east of Greenwich, and mixed
+                # offsets would collide. Intraday data keeps its instants, in UTC: local times
+                # repeat when the clocks go back, the instants do not.
+                if (local != text).any() and not _all_midnight(parsed):
+                    parsed = text.str.to_datetime(strict=False)
         except pl.exceptions.PolarsError:  # no one format fits the column
             first = series.drop_nulls()
             raise UserError(
@@ -173,6 +178,12 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
             f"{len(bad)} rows in all are missing or not finite. Clean or drop them first."
         )
     return values
+
+
+def _all_midnight(times: pl.Series) -> bool:
+    times = times.drop_nulls()
+    return bool((times.dt.hour() == 0).all() and (times.dt.minute() == 0).all() and (times.dt.second() == 0).all()
+                and (times.dt.nanosecond() == 0).all())
 
 
 def _first_unconverted(original: pl.Series, converted: pl.Series) -> int | None:

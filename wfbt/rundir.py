@@ -83,7 +83,8 @@ class PartialStore:
         if stamp.exists() and stamp.read_text().strip() != print_:
             raise UserError(
                 f"{run_dir}: holds results of a different experiment (its data, splits, model, "
-                f"training or scaling differ). Use --out DIR for a new run directory, or --overwrite "
+                f"training, scaling or baselines differ, or it ran on another platform or LSTM loop "
+                f"layout, [engine] unroll). Use --out DIR for a new run directory, or --overwrite "
                 f"to replace it."
             )
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -144,7 +144,7 @@ def bind_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, An
             raise UserError(
                 f"[strategy] {name}: expected {param.type.__name__}, got {type(value).__name__} ({value!r})"
             )
-        if isinstance(coerced, float) and not math.isfinite(coerced):
+        if name in raw and isinstance(coerced, float) and not math.isfinite(coerced):  # a default may be inf
             raise UserError(f"[strategy] {name}: expected a finite number, got {coerced!r}")
         values[name] = coerced
     return values
@@ -279,7 +279,9 @@ def load_strategy(name: str, params: Mapping[str, Any], search_dirs: Sequence[Pa
     else:
         cls = _class_from_entry_point(name)
     _check_strategy_class(cls, name)
-    return cls(**params)
+    strategy = cls(**params)
+    _check_lookback(strategy.lookback, cls, name)  # also when it is a parameter the config set
+    return strategy
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
@@ -296,7 +298,7 @@ def _class_from_entry_point(name: str) -> Any:
         )
     try:
         return entry_points[name].load()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # exit() in a plugin must not end wfbt silently
         raise UserError(
             f"[strategy] name: entry point '{name}' ({entry_points[name].value}) failed to load: "
             f"{type(exc).__name__}: {exc}"
@@ -359,7 +361,10 @@ def _check_strategy_class(cls: Any, name: str) -> None:
         raise UserError(
             f"strategy {cls.__name__} ('{name}') does not define positions(self, forecast, history)"
         )
-    lookback = cls.lookback
+    _check_lookback(cls.lookback, cls, name)
+
+
+def _check_lookback(lookback: Any, cls: type, name: str) -> None:
     if isinstance(lookback, bool) or not isinstance(lookback, int) or not 1 <= lookback <= MAX_LOOKBACK:
         raise UserError(
             f"strategy {cls.__name__} ('{name}'): lookback must be an integer from 1 to {MAX_LOOKBACK:,}, "
