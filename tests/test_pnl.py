@@ -235,3 +235,21 @@ def test_pnl_table_has_one_row_per_figure_and_prints():
     console.print(table)
     text = console.export_text()
     assert "sharpe" in text and "1.85" in text and "-3.38%" in text
+
+
+def test_a_day_without_a_valid_forecast_is_flat_and_buy_and_hold_still_counts_it():
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(6)]
+    prices = np.array([100.0, 110.0, 99.0, 120.0, 130.0, 125.0])
+    predictions = pl.DataFrame({"split": [0, 1, 2, 3, 4], "date": days[1:], "actual": prices[1:],
+                                "forecast": [200.0, 200.0, float("nan"), 200.0, 200.0], "last": prices[:-1]})
+    result = run_strategy(LongShort(), predictions, days, prices, cost_bps=10.0)
+    assert result.equity["date"].to_list() == days[1:]  # the failed split's day is still there
+    np.testing.assert_array_equal(result.equity["position"].to_numpy(), [1, 1, 0, 1, 1])
+    # buy-and-hold earns every day's move, 125 / 100, less one entry cost on day 1
+    assert result.buy_hold["total_return"] == pytest.approx((1.1 - 1e-3) / 1.1 * 1.25 - 1, rel=1e-12)
+    assert result.buy_hold["n_days"] == 5 and result.figures["n_days"] == 5
+    # the strategy misses day 3's +21 % and pays to enter, leave and re-enter: 3 units of turnover
+    assert result.figures["turnover"] == pytest.approx(3.0)
+    expected = (1.1 - 1e-3) * 0.9 * (1 - 1e-3) * (130 / 120 - 1e-3) * (125 / 130) - 1
+    assert result.figures["total_return"] == pytest.approx(expected, rel=1e-12)
+    assert result.per_split["split"].to_list() == [0, 1, 3, 4]

@@ -16,7 +16,7 @@ import polars as pl
 from rich.table import Table
 
 from wfbt.errors import UserError
-from wfbt.strategy import Strategy, build_history, comparable_dates, compute_positions
+from wfbt.strategy import History, Strategy, build_history, comparable_dates, compute_positions
 
 PERIODS_PER_YEAR = 252
 ZERO_SCALE = 1e-12  # a std, downside deviation or drawdown below this is zero: the ratio is NaN
@@ -148,6 +148,21 @@ def pnl_per_split(splits: np.ndarray, returns: np.ndarray) -> pl.DataFrame:
     )
 
 
+def _every_observed_date(stitched: pl.DataFrame, price_dates: Any) -> pl.DataFrame:
+    """The stitched rows, plus a row with a null forecast for every observed date between the
+    first and the last that no split forecast validly, so no day's price move goes missing."""
+    if stitched.is_empty():
+        return stitched
+    observed, forecast_dates = comparable_dates(price_dates), comparable_dates(stitched["date"].to_numpy())
+    in_span = (observed >= forecast_dates.min()) & (observed <= forecast_dates.max())
+    missing = np.flatnonzero(in_span & ~np.isin(observed, forecast_dates))
+    if not len(missing):
+        return stitched
+    values = np.asarray(price_dates)[missing]
+    dates = pl.Series("date", values if values.dtype.kind == "M" else values.tolist()).cast(stitched["date"].dtype)
+    return pl.concat([stitched, pl.DataFrame({"date": dates})], how="diagonal_relaxed").sort("date")
+
+
 @dataclass(frozen=True)
 class StrategyResult:
     """The P&L of one strategy over the stitched out-of-sample dates."""
@@ -184,14 +199,19 @@ def run_strategy(
     for key, value in (("cost_bps", cost_bps), ("slippage_bps", slippage_bps)):
         if not (math.isfinite(value) and value >= 0):
             raise UserError(f"[strategy] {key}: must be a number >= 0, got {value!r}")
-    stitched = stitch_one_step(predictions)
+    stitched = _every_observed_date(stitch_one_step(predictions), prices_dates)
     price_dates = comparable_dates(prices_dates)
     price_values = np.asarray(prices_values, dtype=float)
     dates = comparable_dates(stitched["date"].to_numpy())
     history = build_history(dates, price_dates, price_values, strategy.lookback)
     if np.isnan(history.last).any():
         raise ValueError("a forecast date has no observed price before it; nothing to trade from")
-    positions = compute_positions(strategy, stitched["forecast"].to_numpy(), history)
+    # a date no split has a valid forecast for (a failed split) is flat, but stays in both series
+    forecast = stitched["forecast"].to_numpy().astype(float)
+    known_forecast = np.isfinite(forecast)
+    positions = np.zeros(forecast.size)
+    positions[known_forecast] = compute_positions(
+        strategy, forecast[known_forecast], History(history.last[known_forecast], history.window[known_forecast]))
     prices = _prices_on(dates, price_dates, price_values)
     daily = pnl(positions, history.last, prices, cost_bps, slippage_bps)
     held = buy_and_hold(history.last, prices, cost_bps, slippage_bps)
@@ -204,7 +224,7 @@ def run_strategy(
             "buy_hold_equity": held.equity,
         }
     )
-    per_split = pnl_per_split(stitched["split"].to_numpy(), daily.returns)
+    per_split = pnl_per_split(stitched["split"].to_numpy()[known_forecast], daily.returns[known_forecast])
     return StrategyResult(equity, figures(daily), figures(held), per_split)
 
 
