@@ -18,6 +18,7 @@ from wfbt.evaluation import (
     hln_factor,
     interval_coverage,
     share_better,
+    t_two_sided_p_value,
     up_confusion,
     up_scores,
 )
@@ -262,3 +263,33 @@ def test_t_p_value_matches_closed_forms(statistic):
                                                               rel=1e-9, abs=1e-15)
     normal_tail = math.erfc(statistic / math.sqrt(2))  # df -> infinity
     assert t_two_sided_p_value(statistic, 1e8) == pytest.approx(normal_tail, rel=2e-5, abs=1e-300)
+
+
+def test_dm_is_undefined_for_a_loss_differential_constant_up_to_rounding():
+    y = np.linspace(0.1, 3.3, 30)  # d_t = -3 everywhere, but rounding gives several values
+    out = dm_test(y, y + 1, y + 2)
+    assert np.isnan(out["statistic"]) and np.isnan(out["p_value"]) and out["n"] == 30
+
+
+def test_t_p_value_of_a_tiny_statistic_keeps_its_precision():
+    # 2 P(T_10 > 1e-8) = 1 - 2e-8 * f(0), f the t density at 0: x = df / (df + t^2) rounds to 1
+    density_at_0 = math.gamma(5.5) / (math.sqrt(10 * math.pi) * math.gamma(5.0))
+    assert t_two_sided_p_value(1e-8, 10) == pytest.approx(1 - 2e-8 * density_at_0, rel=1e-15)
+    assert t_two_sided_p_value(1e-8, 10) < 1.0
+
+
+def test_pooled_r2_is_of_moves_not_of_price_levels():
+    import polars as pl
+
+    from wfbt.summary import pooled
+
+    rng = np.random.default_rng(0)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 1501)))
+    last, actual = prices[:-1], prices[1:]
+
+    def frame(forecast):
+        return pl.DataFrame({"actual": actual, "forecast": forecast, "last": last})
+
+    naive = pooled(frame(last))  # on levels its R^2 would be ~0.997
+    assert abs(naive["r2_moves"]) < 0.01 and naive["points"] == 1500
+    assert pooled(frame(actual))["r2_moves"] == 1.0

@@ -32,3 +32,11 @@ def test_price_metrics_by_hand():
     # errors -10, 10: mse 100, rmse 10, mae 10, mape = (10% + 5%) / 2 = 7.5
     assert np.isclose(m["mse_price"][0], 100) and np.isclose(m["rmse_price"][0], 10)
     assert np.isclose(m["mae_price"][0], 10) and np.isclose(m["mape"][0], 7.5)
+
+
+def test_r2_and_ev_of_a_constant_target_follow_scikit_learn():
+    y = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    yhat = np.array([[1.0, 2.0, 0.0], [1.0, 1.0, 1.0], [3.0, 3.0, 3.0]])  # wrong, perfect, biased
+    out = regression_metrics(y, yhat)
+    np.testing.assert_array_equal(out["r2"], [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(out["ev"], [0.0, 1.0, 1.0])  # a constant error has no variance

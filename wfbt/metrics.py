@@ -1,7 +1,8 @@
 """Forecast metrics as pure functions of arrays, vectorised over a leading split axis.
 
 `weight` marks the real points of padded rows (expanding windows); definitions follow
-scikit-learn: R^2 = 1 - SS_res / SS_tot, explained variance = 1 - Var(y - yhat) / Var(y).
+scikit-learn: R^2 = 1 - SS_res / SS_tot, explained variance = 1 - Var(y - yhat) / Var(y), and
+for a constant target 1 if the forecast is perfect, else 0 (its `force_finite`).
 MAPE is in percent.
 """
 
@@ -28,8 +29,10 @@ def regression_metrics(actual: np.ndarray, forecast: np.ndarray, weight: np.ndar
     err_mean = _mean(err, w)
     err_var = _mean((err - err_mean[..., None]) ** 2, w)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1.0 - mse / ss_tot, np.nan)
-        ev = np.where(ss_tot > 0, 1.0 - err_var / ss_tot, np.nan)
+        # a constant target: 1 for a perfect forecast, else 0 (scikit-learn's force_finite)
+        r2 = np.where(ss_tot > 0, 1.0 - mse / ss_tot, np.where(mse == 0, 1.0, 0.0))
+        ev = np.where(ss_tot > 0, 1.0 - err_var / ss_tot, np.where(err_var == 0, 1.0, 0.0))
+        r2, ev = (np.where(np.isnan(mse), np.nan, v) for v in (r2, ev))
     return {"mse": mse, "rmse": np.sqrt(mse), "mae": _mean(np.abs(err), w), "r2": r2, "ev": ev}
 
 

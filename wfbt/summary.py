@@ -60,13 +60,16 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
 
 
 def pooled(predictions: pl.DataFrame) -> dict[str, float]:
-    """Price-unit metrics over every validation point of every successful split."""
+    """Price-unit metrics over every validation point of every successful split. R^2 and
+    explained variance are of the forecast move (forecast - last) against the actual move
+    (actual - last): on price levels pooled over years they come out near 1 for any forecast
+    that stays near the last price, the naive one included."""
     ok = predictions.filter(pl.col("forecast").is_finite())
-    actual, forecast = ok["actual"].to_numpy()[None], ok["forecast"].to_numpy()[None]
-    scaled = regression_metrics(actual, forecast)
+    actual, forecast, last = (ok[c].to_numpy()[None] for c in ("actual", "forecast", "last"))
+    moves = regression_metrics(actual - last, forecast - last)
     price = price_metrics(actual, forecast)
     return {"points": ok.height, **{k: float(v[0]) for k, v in price.items()},
-            "r2_price": float(scaled["r2"][0]), "ev_price": float(scaled["ev"][0])}
+            "r2_moves": float(moves["r2"][0]), "ev_moves": float(moves["ev"][0])}
 
 
 def comparison(splits: pl.DataFrame, predictions: pl.DataFrame, baselines: list[str]) -> dict[str, Any]:
