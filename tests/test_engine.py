@@ -247,3 +247,36 @@ def test_a_chunk_of_several_calls_keeps_each_splits_numbers_and_parameters(tiny_
     for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(alone.params)):
         assert a.shape[0] == 12
         np.testing.assert_array_equal(np.asarray(a)[8:], np.asarray(b)[:4])
+
+
+def test_intraday_bars_keep_their_times_and_trade_without_seeing_their_own_price(tmp_path):
+    """Two bars a day. Labels by day merged the bars, and the P&L then traded into the midnight
+    bar on a forecast whose inputs held that bar's price (a look-ahead). Now every label names
+    its bar, and perturbing prices from bar r on changes no forecast or position before r, nor
+    the position taken into r."""
+    values = random_walk(90)
+    times = [np.datetime64("2020-01-01T00:00") + np.timedelta64(12 * i, "h") for i in range(90)]
+
+    def run(prices, name):
+        data = tmp_path / f"{name}.csv"
+        pl.DataFrame({"Date": [str(t) for t in times], "Close": prices}).write_csv(data)
+        config = load_config(write_config(tmp_path, data, name=f"{name}.toml"),
+                             ["splits.max_splits=12", "strategy.name='long_short'", "train.epochs=1"])
+        return run_experiment(config, out_dir=tmp_path / name)
+
+    base = run(values, "base")
+    labels = base.strategy.equity["date"].to_list()
+    assert labels[0].endswith(("T00:00:00", "T12:00:00")) and len(set(labels)) == len(labels)
+    r = 70
+    cut = str(times[r]).replace(" ", "T") + ":00"
+    assert cut in labels
+    perturbed_values = values.copy()
+    perturbed_values[r:] += 20.0
+    perturbed = run(perturbed_values, "perturbed")
+    for table in ("test_predictions",):
+        before = getattr(base, table).filter(pl.col("date") < cut)
+        after = getattr(perturbed, table).filter(pl.col("date") < cut)
+        np.testing.assert_array_equal(after["forecast"], before["forecast"])
+    upto = pl.col("date") <= cut  # the position into bar r was decided at r - 1
+    np.testing.assert_array_equal(perturbed.strategy.equity.filter(upto)["position"],
+                                  base.strategy.equity.filter(upto)["position"])

@@ -281,10 +281,9 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
                                 for scaler, result in results])[:k]
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
-    last_date = prices.dates[-1].astype("datetime64[D]")
     forecast = {
-        "date": str(np.busday_offset(last_date, 1, roll="forward")),
-        "last_date": str(last_date), "last_value": float(prices.values[-1]),
+        "date": prices.next_date_text(),
+        "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
         "last_window": float(forecasts[0]) if ok[0] else None,
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),

@@ -35,9 +35,32 @@ class PriceSeries:
     def __len__(self) -> int:
         return len(self.values)
 
+    @property
+    def intraday(self) -> bool:
+        """Whether rows carry times of day (else every row is a date)."""
+        return self.dates.dtype != np.dtype("datetime64[D]")
+
     def date_text(self, index: np.ndarray | int) -> np.ndarray | str:
-        """ISO dates for indices, for CSVs and messages."""
-        return np.datetime_as_string(self.dates[index], unit="D")
+        """ISO labels for indices, for CSVs and messages: dates, or date and time for intraday
+        data (a label must name one row: bars of one day sharing a date would be merged)."""
+        return date_labels(self.dates[index])
+
+    def next_date_text(self) -> str:
+        """The label of the first row after the data: the next business day for business-daily
+        data, else the last row plus the most common step (calendar-daily or intraday data)."""
+        last = self.dates[-1]
+        business_days = np.is_busday(self.dates.astype("datetime64[D]")).all()
+        if not self.intraday and business_days:
+            return str(np.busday_offset(last, 1, roll="forward"))
+        steps, counts = np.unique(np.diff(self.dates), return_counts=True)
+        step = steps[np.argmax(counts)] if len(steps) else np.timedelta64(1, "D")
+        return str(date_labels(last + step))
+
+
+def date_labels(dates: np.ndarray) -> np.ndarray | str:
+    """ISO labels: "2008-05-30" for dates, "2008-05-30T16:00:00" for times of day."""
+    dates = np.asarray(dates)
+    return np.datetime_as_string(dates, unit="D" if dates.dtype == np.dtype("datetime64[D]") else "s")
 
 
 def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int) -> PriceSeries:
@@ -145,8 +168,8 @@ def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
     missing = series.is_null().arg_true()
     if len(missing):
         raise UserError(f"{label}: row {int(missing[0]) + 1}: missing date in column '{column}'.")
-    if series.dtype == pl.Date:
-        return series.to_numpy().astype("datetime64[D]")
+    if series.dtype == pl.Date or _all_midnight(series):  # daily data written as datetimes is daily
+        return series.dt.date().to_numpy().astype("datetime64[D]")
     return series.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
 
 

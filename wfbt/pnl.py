@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 from rich.table import Table
 
+from wfbt.data import date_labels
 from wfbt.errors import UserError
 from wfbt.strategy import History, Strategy, build_history, comparable_dates, compute_positions
 
@@ -159,7 +160,10 @@ def _every_observed_date(stitched: pl.DataFrame, price_dates: Any) -> pl.DataFra
     if not len(missing):
         return stitched
     values = np.asarray(price_dates)[missing]
-    dates = pl.Series("date", values if values.dtype.kind == "M" else values.tolist()).cast(stitched["date"].dtype)
+    if stitched["date"].dtype == pl.String and values.dtype.kind == "M":  # labels as the tables write them
+        dates = pl.Series("date", date_labels(values))
+    else:
+        dates = pl.Series("date", values if values.dtype.kind == "M" else values.tolist()).cast(stitched["date"].dtype)
     return pl.concat([stitched, pl.DataFrame({"date": dates})], how="diagonal_relaxed").sort("date")
 
 
