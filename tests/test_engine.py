@@ -280,3 +280,12 @@ def test_intraday_bars_keep_their_times_and_trade_without_seeing_their_own_price
     upto = pl.col("date") <= cut  # the position into bar r was decided at r - 1
     np.testing.assert_array_equal(perturbed.strategy.equity.filter(upto)["position"],
                                   base.strategy.equity.filter(upto)["position"])
+
+
+def test_expanding_windows_give_each_split_the_same_numbers_whatever_max_splits(tmp_path, tiny_data):
+    # windows are padded to the longest the data allows, not to the run's longest
+    runs = [run_experiment(load_config(write_config(tmp_path, tiny_data), [
+        f"splits.max_splits={n}", "splits.mode='expanding'", "evaluation.next_forecast=false"]),
+        out_dir=tmp_path / f"expanding{n}") for n in (3, 8)]
+    shorter, longer = (r.predictions.filter(pl.col("split") < 3) for r in runs)
+    np.testing.assert_array_equal(shorter["forecast"], longer["forecast"])

@@ -112,7 +112,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     )
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
-        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, int(plan.train_len.max()),
+        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, window_width(prices, config),
                                                        splits_table, store)
         stages["next_forecast"] = time.perf_counter() - mark
     if strategy_result is not None:
@@ -126,6 +126,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
                       strategy_result, test_predictions)
     write_run(results)
     return results
+
+
+def window_width(prices: PriceSeries, config: Config) -> int:
+    """The padded length of every training window: the longest the data allows, whatever
+    `max_splits` keeps. With expanding windows the run's own longest would make a split's
+    arrays, and so the last bits of its numbers, depend on how many splits follow it."""
+    return int(split_plan(len(prices), dataclasses.replace(config.splits, max_splits=None)).train_len.max())
 
 
 def _check_tradable(prices: PriceSeries) -> None:
@@ -191,7 +198,7 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer
     def prepare(first: int) -> tuple[np.ndarray, int, Any]:
         ids = to_train[first : first + chunk]
         padded = _pad(ids, chunk)  # one compiled shape for every chunk
-        width = int(plan.train_len.max())  # one shape for every chunk; each split loops over its own samples
+        width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
         windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,
                                 config.splits.step)
         return ids, width, windows
