@@ -195,10 +195,11 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer
     refit = config.splits.refit_every > 1
     started = time.perf_counter()
     first_chunk_seconds, finished = 0.0, total - len(todo)
+    width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
+
     def prepare(first: int) -> tuple[np.ndarray, int, Any]:
         ids = to_train[first : first + chunk]
         padded = _pad(ids, chunk)  # one compiled shape for every chunk
-        width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
         windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,
                                 config.splits.step)
         return ids, width, windows
