@@ -333,3 +333,22 @@ def test_a_rerun_that_trains_nothing_reuses_the_next_point_forecast(tmp_path, ti
     # averaged over a different number of windows: not the saved forecast, so they train again
     with pytest.raises(AssertionError, match="trained again"):
         main(["run", config, "--out", str(out), "--quiet", "--max-splits", "4", "--set", "evaluation.forecast_average=2"])
+
+
+def test_labels_and_the_next_date_follow_the_data():
+    from wfbt.data import PriceSeries, date_labels
+
+    half_seconds = np.datetime64("2024-01-02T09:30:00") + np.arange(4) * np.timedelta64(500, "ms")
+    assert len(set(date_labels(half_seconds))) == 4  # sub-second bars keep distinct labels
+
+    def next_after(dates):
+        dates = np.asarray(dates)
+        return PriceSeries(dates, np.ones(len(dates)), "Close", "test").next_date_text()
+
+    fridays_at_four = np.datetime64("2024-01-08T16:00") + np.arange(5) * np.timedelta64(1, "D")  # Mon..Fri
+    assert next_after(fridays_at_four.astype("datetime64[us]")) == "2024-01-15T16:00:00"  # Monday, same time
+    assert next_after(np.array(["2024-01-11", "2024-01-12"], "datetime64[D]")) == "2024-01-15"
+    weekly = np.datetime64("2024-01-05") + np.arange(4) * np.timedelta64(7, "D")  # Fridays
+    assert next_after(weekly) == "2024-02-02"
+    calendar = np.datetime64("2024-01-05") + np.arange(4) * np.timedelta64(1, "D")  # Fri..Mon, weekends traded
+    assert next_after(calendar) == "2024-01-09"

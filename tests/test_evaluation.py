@@ -293,3 +293,11 @@ def test_pooled_r2_is_of_moves_not_of_price_levels():
     naive = pooled(frame(last))  # on levels its R^2 would be ~0.997
     assert abs(naive["r2_moves"]) < 0.01 and naive["points"] == 1500
     assert pooled(frame(actual))["r2_moves"] == 1.0
+
+
+def test_dm_constant_up_to_rounding_at_a_high_price_level():
+    y = 2e6 + np.linspace(0.0, 3.3, 30)  # the rounding of e^2 - e'^2 grows with the level
+    out = dm_test(y, y + 0.01, y + 0.03)
+    assert np.isnan(out["statistic"]) and np.isnan(out["p_value"])
+    wobble = dm_test(y, y + 0.01 + 1e-4 * np.sin(np.arange(30)), y + 0.03)  # a real, small difference
+    assert out["n"] == 30 and np.isfinite(wobble["statistic"])

@@ -253,3 +253,35 @@ def test_a_day_without_a_valid_forecast_is_flat_and_buy_and_hold_still_counts_it
     expected = (1.1 - 1e-3) * 0.9 * (1 - 1e-3) * (130 / 120 - 1e-3) * (125 / 130) - 1
     assert result.figures["total_return"] == pytest.approx(expected, rel=1e-12)
     assert result.per_split["split"].to_list() == [0, 1, 3, 4]
+
+
+@pytest.mark.parametrize("failed", [0, 4])  # the first or the last split failed
+def test_a_failed_split_at_either_end_keeps_its_day_in_both_series(failed):
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(6)]
+    prices = np.array([100.0, 110.0, 99.0, 120.0, 130.0, 125.0])
+    forecast = [200.0] * 5
+    forecast[failed] = float("nan")
+    predictions = pl.DataFrame({"split": [0, 1, 2, 3, 4], "date": days[1:], "actual": prices[1:],
+                                "forecast": forecast, "last": prices[:-1]})
+    result = run_strategy(LongShort(), predictions, days, prices)
+    assert result.buy_hold["n_days"] == 5 and result.buy_hold["total_return"] == pytest.approx(0.25)
+    assert result.equity["position"][failed] == 0.0
+    assert result.per_split["split"].dtype == pl.Int64 and failed not in result.per_split["split"].to_list()
+
+
+def test_filled_days_are_labelled_and_ordered_like_the_tables_and_history_stays_read_only():
+    times = [dt.datetime(2024, 1, 2, 9, 30) + dt.timedelta(minutes=30 * i) for i in range(6)]
+    prices = np.array([100.0, 101.0, 102.0, 101.0, 103.0, 104.0])
+    labels = [t.isoformat() for t in times]  # what PriceSeries.date_text writes for intraday bars
+    predictions = pl.DataFrame({"split": [0, 1, 2, 3, 4], "date": labels[1:], "actual": prices[1:],
+                                "forecast": [200.0, 200.0, float("nan"), 200.0, 200.0], "last": prices[:-1]})
+    result = run_strategy(LongShort(), predictions, times, prices)
+    assert result.equity["date"].to_list() == labels[1:]
+
+    class Scribbler(Strategy):
+        def positions(self, forecast, history):
+            history.last[:] = 0.0
+            return np.zeros_like(forecast)
+
+    with pytest.raises(UserError, match="read-only"):
+        run_strategy(Scribbler(), predictions, times, prices)

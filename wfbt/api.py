@@ -86,7 +86,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     stages = {"load": time.perf_counter() - started}
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss,
-                             equal_windows=bool(plan.train_len.min() == plan.train_len.max()))
+                             equal_windows=bool((plan.train_len == window_width(prices, config)).all()))
     trainer = Trainer(model, settings, config.train.seed, devices)
     # only every refit_every-th split trains: size chunks by those
     chunk = choose_chunk_size(len(np.unique(plan.refit_from)), devices, config.engine.chunk_size)

@@ -46,21 +46,26 @@ class PriceSeries:
         return date_labels(self.dates[index])
 
     def next_date_text(self) -> str:
-        """The label of the first row after the data: the next business day for business-daily
-        data, else the last row plus the most common step (calendar-daily or intraday data)."""
+        """The label of the first row after the data: the last row plus the most common step
+        between rows, except that a daily step on business days only goes to the next business
+        day (at the same time of day: daily bars may be stamped 16:00)."""
         last = self.dates[-1]
-        business_days = np.is_busday(self.dates.astype("datetime64[D]")).all()
-        if not self.intraday and business_days:
-            return str(np.busday_offset(last, 1, roll="forward"))
         steps, counts = np.unique(np.diff(self.dates), return_counts=True)
         step = steps[np.argmax(counts)] if len(steps) else np.timedelta64(1, "D")
+        day = last.astype("datetime64[D]")
+        if step == np.timedelta64(1, "D") and np.is_busday(self.dates.astype("datetime64[D]")).all():
+            return str(date_labels(np.busday_offset(day, 1, roll="forward") + (last - day)))
         return str(date_labels(last + step))
 
 
 def date_labels(dates: np.ndarray) -> np.ndarray | str:
-    """ISO labels: "2008-05-30" for dates, "2008-05-30T16:00:00" for times of day."""
+    """ISO labels: "2008-05-30" for dates, "2008-05-30T16:00:00" for times of day, with as many
+    decimals of a second as the times need (two bars must never share a label)."""
     dates = np.asarray(dates)
-    return np.datetime_as_string(dates, unit="D" if dates.dtype == np.dtype("datetime64[D]") else "s")
+    if dates.dtype == np.dtype("datetime64[D]"):
+        return np.datetime_as_string(dates, unit="D")
+    unit = next(u for u in ("s", "ms", "us", "ns") if (dates.astype(f"datetime64[{u}]") == dates).all())
+    return np.datetime_as_string(dates, unit=unit)
 
 
 def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int) -> PriceSeries:

@@ -152,8 +152,11 @@ def dm_test(
     loss_diff = loss_diff[valid]
     n = int(loss_diff.size)
     undefined = {"statistic": float("nan"), "p_value": float("nan"), "n": n}
-    # constant up to rounding (two forecasts a constant apart): no variance to test against
-    if n < 2 or np.ptp(loss_diff) <= 1e-9 * np.max(np.abs(loss_diff)):
+    # constant up to rounding (two forecasts a constant apart): no variance to test against. The
+    # rounding of e^2 - e'^2 grows with the errors and the level they are taken at, not with d
+    errors = [np.abs(actual - f)[valid] for f in (forecast_model, forecast_baseline)]
+    scale = np.max((errors[0] + errors[1]) * (errors[0] + errors[1] + np.abs(actual[valid]))) if n else 0.0
+    if n < 2 or np.ptp(loss_diff) <= 1e-12 * scale:
         return undefined
     long_run_variance = autocovariance(loss_diff, 0) + 2 * sum(
         autocovariance(loss_diff, lag) for lag in range(1, min(horizon, n))

@@ -149,22 +149,32 @@ def pnl_per_split(splits: np.ndarray, returns: np.ndarray) -> pl.DataFrame:
     )
 
 
-def _every_observed_date(stitched: pl.DataFrame, price_dates: Any) -> pl.DataFrame:
-    """The stitched rows, plus a row with a null forecast for every observed date between the
-    first and the last that no split forecast validly, so no day's price move goes missing."""
-    if stitched.is_empty():
+def _every_observed_date(stitched: pl.DataFrame, forecast_dates: Any, price_dates: Any) -> pl.DataFrame:
+    """The stitched rows, plus a row with a null forecast for every observed date from the first
+    to the last forecast date (`forecast_dates`: every prediction's, valid or not) that no split
+    forecast validly, so no day's price move goes missing. Sorted by date."""
+    all_forecast_dates = comparable_dates(forecast_dates)
+    if not all_forecast_dates.size:
         return stitched
-    observed, forecast_dates = comparable_dates(price_dates), comparable_dates(stitched["date"].to_numpy())
-    in_span = (observed >= forecast_dates.min()) & (observed <= forecast_dates.max())
-    missing = np.flatnonzero(in_span & ~np.isin(observed, forecast_dates))
+    observed = comparable_dates(price_dates)
+    in_span = (observed >= all_forecast_dates.min()) & (observed <= all_forecast_dates.max())
+    missing = np.flatnonzero(in_span & ~np.isin(observed, comparable_dates(stitched["date"].to_numpy())))
     if not len(missing):
         return stitched
-    values = np.asarray(price_dates)[missing]
-    if stitched["date"].dtype == pl.String and values.dtype.kind == "M":  # labels as the tables write them
-        dates = pl.Series("date", date_labels(values))
+    if stitched["date"].dtype == pl.String:  # labels as the tables write them
+        dates = pl.Series("date", date_labels(_as_dates_if_daily(observed[missing])))
     else:
+        values = np.asarray(price_dates)[missing]
         dates = pl.Series("date", values if values.dtype.kind == "M" else values.tolist()).cast(stitched["date"].dtype)
-    return pl.concat([stitched, pl.DataFrame({"date": dates})], how="diagonal_relaxed").sort("date")
+    merged = pl.concat([stitched, pl.DataFrame({"date": dates})], how="diagonal_relaxed")
+    order = np.argsort(comparable_dates(merged["date"].to_numpy()), kind="stable")  # by time, not by text
+    return merged[order]
+
+
+def _as_dates_if_daily(times: np.ndarray) -> np.ndarray:
+    """datetime64 values as datetime64[D] when every one is a midnight (how daily data is held)."""
+    days = times.astype("datetime64[D]")
+    return days if (days == times).all() else times
 
 
 @dataclass(frozen=True)
@@ -203,7 +213,7 @@ def run_strategy(
     for key, value in (("cost_bps", cost_bps), ("slippage_bps", slippage_bps)):
         if not (math.isfinite(value) and value >= 0):
             raise UserError(f"[strategy] {key}: must be a number >= 0, got {value!r}")
-    stitched = _every_observed_date(stitch_one_step(predictions), prices_dates)
+    stitched = _every_observed_date(stitch_one_step(predictions), predictions["date"].to_numpy(), prices_dates)
     price_dates = comparable_dates(prices_dates)
     price_values = np.asarray(prices_values, dtype=float)
     dates = comparable_dates(stitched["date"].to_numpy())
@@ -214,8 +224,13 @@ def run_strategy(
     forecast = stitched["forecast"].to_numpy().astype(float)
     known_forecast = np.isfinite(forecast)
     positions = np.zeros(forecast.size)
-    positions[known_forecast] = compute_positions(
-        strategy, forecast[known_forecast], History(history.last[known_forecast], history.window[known_forecast]))
+    if known_forecast.all():
+        positions = compute_positions(strategy, forecast, history)
+    else:
+        known_history = History(history.last[known_forecast], history.window[known_forecast])
+        for array in (known_history.last, known_history.window):
+            array.flags.writeable = False  # as build_history hands them out
+        positions[known_forecast] = compute_positions(strategy, forecast[known_forecast], known_history)
     prices = _prices_on(dates, price_dates, price_values)
     daily = pnl(positions, history.last, prices, cost_bps, slippage_bps)
     held = buy_and_hold(history.last, prices, cost_bps, slippage_bps)
@@ -228,7 +243,8 @@ def run_strategy(
             "buy_hold_equity": held.equity,
         }
     )
-    per_split = pnl_per_split(stitched["split"].to_numpy()[known_forecast], daily.returns[known_forecast])
+    per_split = pnl_per_split(stitched["split"].filter(pl.Series(known_forecast)).cast(pl.Int64).to_numpy(),
+                              daily.returns[known_forecast])
     return StrategyResult(equity, figures(daily), figures(held), per_split)
 
 
