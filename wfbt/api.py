@@ -84,13 +84,14 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
         raise UserError(f"{run_dir}: cannot use this run directory: {exc.strerror or exc}.") from None
 
     stages = {"load": time.perf_counter() - started}
+    width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
     settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
                              config.train.patience, config.train.loss,
-                             equal_windows=bool((plan.train_len == window_width(prices, config)).all()))
+                             equal_windows=bool((plan.train_len == width).all()))
     trainer = Trainer(model, settings, config.train.seed, devices)
     # only every refit_every-th split trains: size chunks by those
     chunk = choose_chunk_size(len(np.unique(plan.refit_from)), devices, config.engine.chunk_size)
-    trained = _train_missing(config, prices, plan, trainer, chunk, store, baselines, progress)
+    trained = _train_missing(config, prices, plan, trainer, chunk, width, store, baselines, progress)
     per_split = store.load(len(plan))
     mark = time.perf_counter()
 
@@ -112,8 +113,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     )
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
-        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, window_width(prices, config),
-                                                       splits_table, store)
+        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, width, splits_table, store)
         stages["next_forecast"] = time.perf_counter() - mark
     if strategy_result is not None:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
@@ -177,7 +177,7 @@ def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[
     return rundir.fingerprint(*parts, prices.dates.tobytes(), prices.values.tobytes())
 
 
-def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer: Trainer, chunk: int,
+def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer: Trainer, chunk: int, width: int,
                    store: rundir.PartialStore, baselines: list[str], progress: ProgressFn | None) -> dict[str, Any]:
     """Train the splits that have no saved result, chunk by chunk, saving each chunk."""
     done = store.load(len(plan))
@@ -195,7 +195,6 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer
     refit = config.splits.refit_every > 1
     started = time.perf_counter()
     first_chunk_seconds, finished = 0.0, total - len(todo)
-    width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
 
     def prepare(first: int) -> tuple[np.ndarray, int, Any]:
         ids = to_train[first : first + chunk]

@@ -210,8 +210,7 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
 
 def _all_midnight(times: pl.Series) -> bool:
     times = times.drop_nulls()
-    return bool((times.dt.hour() == 0).all() and (times.dt.minute() == 0).all() and (times.dt.second() == 0).all()
-                and (times.dt.nanosecond() == 0).all())
+    return bool((times.dt.truncate("1d") == times).all())
 
 
 def _first_unconverted(original: pl.Series, converted: pl.Series) -> int | None:

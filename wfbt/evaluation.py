@@ -11,7 +11,6 @@ See ``docs/evaluation.md`` for the formulas and how to read each figure.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Mapping
 from statistics import NormalDist
 
@@ -148,15 +147,16 @@ def dm_test(
         for a in (actual, forecast_model, forecast_baseline)
     )
     valid = _valid_points(actual, forecast_model, forecast_baseline)
-    loss_diff = (actual - forecast_model) ** 2 - (actual - forecast_baseline) ** 2
-    loss_diff = loss_diff[valid]
+    actual, error, error_base = actual[valid], (actual - forecast_model)[valid], (actual - forecast_baseline)[valid]
+    loss_diff = error**2 - error_base**2
     n = int(loss_diff.size)
     undefined = {"statistic": float("nan"), "p_value": float("nan"), "n": n}
+    if n < 2:
+        return undefined
     # constant up to rounding (two forecasts a constant apart): no variance to test against. The
     # rounding of e^2 - e'^2 grows with the errors and the level they are taken at, not with d
-    errors = [np.abs(actual - f)[valid] for f in (forecast_model, forecast_baseline)]
-    scale = np.max((errors[0] + errors[1]) * (errors[0] + errors[1] + np.abs(actual[valid]))) if n else 0.0
-    if n < 2 or np.ptp(loss_diff) <= 1e-12 * scale:
+    both = np.abs(error) + np.abs(error_base)
+    if np.ptp(loss_diff) <= 1e-12 * np.max(both * (both + np.abs(actual))):
         return undefined
     long_run_variance = autocovariance(loss_diff, 0) + 2 * sum(
         autocovariance(loss_diff, lag) for lag in range(1, min(horizon, n))

@@ -223,10 +223,10 @@ def run_strategy(
     # a date no split has a valid forecast for (a failed split) is flat, but stays in both series
     forecast = stitched["forecast"].to_numpy().astype(float)
     known_forecast = np.isfinite(forecast)
-    positions = np.zeros(forecast.size)
     if known_forecast.all():
         positions = compute_positions(strategy, forecast, history)
     else:
+        positions = np.zeros(forecast.size)
         known_history = History(history.last[known_forecast], history.window[known_forecast])
         for array in (known_history.last, known_history.window):
             array.flags.writeable = False  # as build_history hands them out
