@@ -160,8 +160,8 @@ def test_batched_engine_equals_one_split_at_a_time(tiny_run):
         out = one(jax.tree.map(lambda leaf: leaf[s], params), windows.x_train[s], windows.y_train[s],
                   np.int32(windows.n_train[s]), windows.x_val[s], windows.y_val[s], windows.x_test[s], seeds[s],
                   np.int32(settings.epochs), np.int32(settings.patience))
-        np.testing.assert_allclose(out["val_pred"], batched.val_pred[s], rtol=1e-4, atol=1e-5)
-        assert int(out["best_epoch"]) == batched.best_epoch[s] and int(out["epochs_run"]) == batched.epochs_run[s]
+        np.testing.assert_allclose(out.val_pred, batched.val_pred[s], rtol=1e-4, atol=1e-5)
+        assert int(out.best_epoch) == batched.best_epoch[s] and int(out.epochs_run) == batched.epochs_run[s]
     # and they are the numbers the run reported for those splits, in price units
     from wfbt import scaling
 

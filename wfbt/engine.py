@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -41,12 +41,46 @@ ADAM_EPSILON = 1e-7  # Keras' default, which the reference experiment used
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """How every split of a program trains. The structure (optimizer kind, which transforms the
+    chain holds, loss, loop shapes) is compiled in; the numbers (learning rate, weight decay,
+    clip norm, momentum, warm-up steps, epochs, patience) are only defaults of the per-split
+    `Hyper` inputs, so one compiled program serves splits that differ in them."""
+
     epochs: int
     batch_size: int
     learning_rate: float
     patience: int  # 0: no early stopping, the last epoch's weights are kept
     loss: str  # "mse" | "gaussian_nll"
     equal_windows: bool = True  # every split has the same number of training samples (rolling)
+    optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
+    weight_decay: float = 0.0  # decoupled (AdamW-style); adamw and sgd only
+    clip_norm: float = 0.0  # global gradient norm clip; 0: no clipping
+    momentum: float = 0.0  # sgd only; 0: plain SGD
+    schedule: str = "constant"  # "constant" | "cosine" (to 0 over the split's epochs x minibatches)
+    warmup_steps: int = 0  # linear warm-up over this many updates; 0: none
+
+    def hyper(self, count: int, **overrides: np.ndarray | float | int) -> Hyper:
+        """Per-split hyper-parameter inputs for `count` splits: these settings, or `overrides`."""
+        values = {name: overrides.get(name, getattr(self, name)) for name in Hyper._fields}
+        return Hyper(**{name: np.broadcast_to(np.asarray(value, HYPER_DTYPES[name]), (count,)).copy()
+                        for name, value in values.items()})
+
+
+class Hyper(NamedTuple):
+    """Scalar hyper-parameters as traced per-split inputs (each an array with a leading split axis
+    under vmap): values, not compile-time constants."""
+
+    learning_rate: Any
+    weight_decay: Any
+    clip_norm: Any
+    momentum: Any
+    warmup_steps: Any
+    epochs: Any  # at most the settings' epochs, the length of the compiled loop
+    patience: Any
+
+
+HYPER_DTYPES = {"learning_rate": np.float32, "weight_decay": np.float32, "clip_norm": np.float32,
+                "momentum": np.float32, "warmup_steps": np.int32, "epochs": np.int32, "patience": np.int32}
 
 
 @dataclass(frozen=True)
@@ -86,20 +120,78 @@ class ChunkResult:
                            test[0], test[1])
 
 
+class Call(NamedTuple):
+    """One dispatched call of the training program: its splits and their (device) outputs."""
+
+    split: np.ndarray
+    outputs: Any  # SplitOutputs of device arrays, stacked along the split axis
+
+
+class Running(NamedTuple):
+    """A chunk being trained: its calls, and how many of their splits are real (not padding)."""
+
+    count: int
+    calls: tuple[Call, ...]
+
+
 def pointwise_loss(kind: str, mean: jax.Array, var: jax.Array | None, target: jax.Array) -> jax.Array:
     if kind == "mse":
         return (mean - target) ** 2
     return 0.5 * (jnp.log(2.0 * jnp.pi * var) + (target - mean) ** 2 / var)
 
 
-def make_loss_and_step(model: nn.Module, settings: TrainSettings, unravel: Any = None):
-    """`loss_fn(params, x, y, weight, key, deterministic)` and one Adam `train_step` for one split.
+def learning_rate_schedule(settings: TrainSettings, hyper: Hyper, total_steps: Any) -> Any:
+    """The learning rate of update `count` (0-based), or the constant rate when there is no schedule.
 
+    Warm-up: rate x min(1, (count + 1) / warmup_steps), so the first update already moves. Cosine:
+    rate x (1 + cos(pi x progress)) / 2, progress = (count - warmup) / (total - warmup) in [0, 1],
+    where total is the split's own epochs x minibatches per epoch."""
+    if settings.schedule == "constant" and settings.warmup_steps == 0:
+        return hyper.learning_rate  # a plain scale: the reference experiment's Adam, bit for bit
+
+    def rate(count):
+        count = count.astype(jnp.float32)
+        warmup = jnp.asarray(hyper.warmup_steps, jnp.float32)
+        factor = jnp.minimum(1.0, (count + 1.0) / jnp.maximum(warmup, 1.0))
+        if settings.schedule == "cosine":
+            span = jnp.maximum(jnp.asarray(total_steps, jnp.float32) - warmup, 1.0)
+            progress = jnp.clip((count - warmup) / span, 0.0, 1.0)
+            factor = factor * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+        return hyper.learning_rate * factor
+
+    return rate
+
+
+def make_optimizer(settings: TrainSettings, hyper: Hyper, total_steps: Any = 1) -> optax.GradientTransformation:
+    """The `[train]` optimizer as an optax chain; every number in it is a per-split input.
+
+    adam: clip? -> scale_by_adam(eps 1e-7) -> scale by -rate (optax.adam's own chain, so the
+    default is Adam(1e-3, eps 1e-7) bit for bit); adamw: clip? -> scale_by_adam -> decayed
+    weights -> -rate; sgd: clip? -> momentum trace? -> decayed weights? -> -rate.
+    """
+    chain = []
+    if settings.clip_norm > 0:
+        chain.append(optax.clip_by_global_norm(hyper.clip_norm))
+    if settings.optimizer in ("adam", "adamw"):
+        chain.append(optax.scale_by_adam(eps=ADAM_EPSILON))
+    elif settings.momentum > 0:
+        chain.append(optax.trace(decay=hyper.momentum))
+    if settings.weight_decay > 0:
+        chain.append(optax.add_decayed_weights(hyper.weight_decay))
+    chain.append(optax.scale_by_learning_rate(learning_rate_schedule(settings, hyper, total_steps)))
+    return optax.chain(*chain)
+
+
+def make_loss_and_step(model: nn.Module, settings: TrainSettings, unravel: Any = None, hyper: Hyper | None = None,
+                       total_steps: Any = 1):
+    """`loss_fn(params, x, y, weight, key, deterministic)` and one optimizer `train_step` for one split.
+
+    `hyper`: the split's traced hyper-parameters (default: the settings' numbers as constants).
     With `unravel` (from `jax.flatten_util.ravel_pytree`) the parameters are one flat vector:
     Adam's update, elementwise, is then a few fused ops per step instead of a few per parameter
     array, and the training program compiles ~15 % faster.
     """
-    tx = optax.adam(settings.learning_rate, eps=ADAM_EPSILON)
+    tx = make_optimizer(settings, hyper if hyper is not None else constant_hyper(settings), total_steps)
 
     def loss_fn(params, x, y, weight, key, deterministic):
         # `key`: a jax.random key, or the uint32[2] seed words `hashrng.derive` makes per step
@@ -119,24 +211,90 @@ def make_loss_and_step(model: nn.Module, settings: TrainSettings, unravel: Any =
     return tx, loss_fn, train_step
 
 
+def constant_hyper(settings: TrainSettings) -> Hyper:
+    """The settings' numbers as Python constants (one split trained outside the engine)."""
+    return Hyper(**{name: getattr(settings, name) for name in Hyper._fields})
+
+
+class Best(NamedTuple):
+    """The restore-best bookkeeping of early stopping."""
+
+    params: Any
+    loss: Any
+    epoch: Any  # 1-based; 0 before any improvement
+
+
+class SplitState(NamedTuple):
+    """One split's training state, carried from epoch to epoch."""
+
+    params: Any
+    opt_state: Any
+    best: Best
+    active: Any  # still training: not stopped early, not failed, epochs left
+    wait: Any  # epochs since the last improvement
+    failed: Any  # a loss became NaN/inf
+    epochs_run: Any
+
+
+class Curves(NamedTuple):
+    train: Any  # (E,) mean training loss per epoch, NaN after stopping
+    val: Any
+
+
+class EpochCarry(NamedTuple):
+    state: SplitState
+    epoch: Any
+    curves: Curves
+
+
+class StepCarry(NamedTuple):
+    """The minibatch loop's state within one epoch."""
+
+    params: Any
+    opt_state: Any
+    loss_sum: Any
+    all_finite: Any
+
+
+class SplitOutputs(NamedTuple):
+    """What training one split returns (stacked along a split axis by vmap)."""
+
+    params: Any  # the kept (restored-best) parameters
+    val_pred: Any
+    val_var: Any
+    train_pred: Any
+    test_pred: Any
+    test_var: Any
+    epochs_run: Any
+    best_epoch: Any
+    failed: Any
+    train_curve: Any
+    val_curve: Any
+
+
 def make_train_one_split(model: nn.Module, settings: TrainSettings, axis_name: str | None = None):
     """The per-split training function (pure; the engine vmaps it).
 
     `epochs` (at most `settings.epochs`, the length of the compiled loop) and `patience` (0: no
-    early stopping, the last weights are kept) are inputs, so one compiled program serves splits
-    trained differently, such as the final next-point models. Under `vmap(..., axis_name=...)`,
-    pass the axis name: the epoch loop then ends once every split of the batch has stopped.
+    early stopping, the last weights are kept) are inputs, as are the optimizer's numbers
+    (`hyper`), so one compiled program serves splits trained differently, such as the final
+    next-point models or the configs of a sweep. Under `vmap(..., axis_name=...)`, pass the axis
+    name: the epoch loop then ends once every split of the batch has stopped.
     """
 
-    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, x_test, seed, epochs, patience):
+    def train_one_split(params, x_train, y_train, n_train, x_val, y_val, x_test, seed, epochs, patience,
+                        hyper: Hyper | None = None) -> SplitOutputs:
         """`seed`: the split's training seed words (uint32[2]); `x_test`: inputs forecast with the
-        final weights beside the validation and training inputs."""
+        final weights beside the validation and training inputs; `hyper`: the optimizer's numbers
+        (default: the settings'; `epochs` and `patience` given here win)."""
+        hyper = (constant_hyper(settings) if hyper is None else hyper)._replace(epochs=epochs, patience=patience)
         params, unravel = ravel_pytree(params)  # one vector for Adam, the selects and the best weights
-        tx, loss_fn, train_step = make_loss_and_step(model, settings, unravel)
-        restore_best = patience > 0
-        n_samples = x_train.shape[0]
         batch = settings.batch_size
+        n_samples = x_train.shape[0]
         n_steps = math.ceil(n_samples / batch)
+        total_steps = epochs * ((n_train + batch - 1) // batch)  # this split's updates, for a schedule
+        tx, loss_fn, train_step = make_loss_and_step(model, settings, unravel, hyper, total_steps)
+        restore_best = patience > 0
         sample_ids = jnp.arange(n_steps * batch)
         in_split = sample_ids < n_train
         val_weight = jnp.ones(y_val.shape, jnp.float32)
@@ -145,9 +303,8 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings, axis_name: s
         zero_i = n_train * 0
         zero_f = zero_i.astype(jnp.float32)
 
-        def run_epoch(carry):
-            state, epoch, (train_curve, val_curve) = carry
-            params, opt_state, best, active, wait, failed, epochs_run = state
+        def run_epoch(carry: EpochCarry) -> EpochCarry:
+            state, epoch = carry.state, carry.epoch
             epoch_seed = hashrng.derive(seed, epoch)
             # shuffle the real samples; padding sorts last and is masked out
             # one draw per sample index, so the order never depends on how much padding follows
@@ -156,71 +313,68 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings, axis_name: s
             order = jnp.pad(order, (0, n_steps * batch - n_samples)).reshape(n_steps, batch)
             weights = in_split.reshape(n_steps, batch).astype(jnp.float32)
 
-            def step(step_id, carry):
-                params, opt_state, loss_sum, all_finite = carry
+            def step(step_id, carry: StepCarry) -> StepCarry:
                 index, weight = order[step_id], weights[step_id]
                 new_params, new_opt_state, loss = train_step(
-                    params, opt_state, x_train[index], y_train[index], weight,
+                    carry.params, carry.opt_state, x_train[index], y_train[index], weight,
                     hashrng.derive(epoch_seed, step_id + 1))
-                take = active & (jnp.sum(weight) > 0)
-                params = _select(take, new_params, params)
-                opt_state = _select(take, new_opt_state, opt_state)
-                return (params, opt_state, loss_sum + jnp.where(take, loss * jnp.sum(weight), 0.0),
-                        all_finite & (jnp.isfinite(loss) | ~take))
+                take = state.active & (jnp.sum(weight) > 0)
+                return StepCarry(_select(take, new_params, carry.params),
+                                 _select(take, new_opt_state, carry.opt_state),
+                                 carry.loss_sum + jnp.where(take, loss * jnp.sum(weight), 0.0),
+                                 carry.all_finite & (jnp.isfinite(loss) | ~take))
 
-            carry = (params, opt_state, zero_f, zero_i == 0)
+            steps = StepCarry(state.params, state.opt_state, zero_f, zero_i == 0)
             if settings.equal_windows:  # a fixed trip count: XLA compiles it far better, on GPU above all
-                carry, _ = lax.scan(lambda c, i: (step(i, c), None), carry, jnp.arange(n_steps))
+                steps, _ = lax.scan(lambda c, i: (step(i, c), None), steps, jnp.arange(n_steps))
             else:
                 # the loop runs this split's own number of minibatches, not the padded maximum: with
                 # expanding windows the cost follows the real samples (vmap runs to the chunk's longest)
-                carry = lax.fori_loop(0, (n_train + batch - 1) // batch, step, carry)
-            params, opt_state, loss_sum, all_finite = carry
-            train_loss = loss_sum / n_train
-            val_loss = loss_fn(params, x_val, y_val, val_weight, seed, True)
+                steps = lax.fori_loop(0, (n_train + batch - 1) // batch, step, steps)
+            train_loss = steps.loss_sum / n_train
+            val_loss = loss_fn(steps.params, x_val, y_val, val_weight, seed, True)
 
-            failed = failed | (active & ~(all_finite & jnp.isfinite(val_loss)))
-            best_params, best_loss, best_epoch = best
-            improved = active & ~failed & (val_loss < best_loss)
-            best = (_select(improved, params, best_params),
-                    jnp.where(improved, val_loss, best_loss),
-                    jnp.where(improved, epoch + 1, best_epoch))
-            wait = jnp.where(active, jnp.where(improved, 0, wait + 1), wait)
-            epochs_run = epochs_run + active.astype(jnp.int32)
-            train_curve = train_curve.at[epoch].set(jnp.where(active, train_loss, jnp.nan))
-            val_curve = val_curve.at[epoch].set(jnp.where(active, val_loss, jnp.nan))
+            active = state.active
+            failed = state.failed | (active & ~(steps.all_finite & jnp.isfinite(val_loss)))
+            improved = active & ~failed & (val_loss < state.best.loss)
+            best = Best(_select(improved, steps.params, state.best.params),
+                        jnp.where(improved, val_loss, state.best.loss),
+                        jnp.where(improved, epoch + 1, state.best.epoch))
+            wait = jnp.where(active, jnp.where(improved, 0, state.wait + 1), state.wait)
+            epochs_run = state.epochs_run + active.astype(jnp.int32)
+            curves = Curves(carry.curves.train.at[epoch].set(jnp.where(active, train_loss, jnp.nan)),
+                            carry.curves.val.at[epoch].set(jnp.where(active, val_loss, jnp.nan)))
             # early stopping: `patience` epochs without improvement
             active = active & ~failed & (epochs_run < epochs) & (~restore_best | (wait < patience))
-            return (params, opt_state, best, active, wait, failed, epochs_run), epoch + 1, (train_curve, val_curve)
+            return EpochCarry(SplitState(steps.params, steps.opt_state, best, active, wait, failed, epochs_run),
+                              epoch + 1, curves)
 
-        best = (params, zero_f + jnp.inf, zero_i)
-        state = (params, tx.init(params), best, zero_i == 0, zero_i, zero_i != 0, zero_i)
+        start = SplitState(params=params, opt_state=tx.init(params), best=Best(params, zero_f + jnp.inf, zero_i),
+                           active=zero_i == 0, wait=zero_i, failed=zero_i != 0, epochs_run=zero_i)
         no_curve = zero_f + jnp.full(settings.epochs, jnp.nan, jnp.float32)
 
-        def any_active(carry):
+        def any_active(carry: EpochCarry):
             # a while loop, not a scan: it ends once every split of the batch has stopped (the
             # next-point models, trained for fewer epochs, stop at theirs). Reduced over the vmap
             # axis, the condition is one flag for the batch, which vmap traces far faster than a
             # per-split one (a stopped split's state is kept by the masks in `run_epoch`)
-            active = carry[0][3].astype(jnp.int32)
-            return (carry[1] < settings.epochs) & ((lax.psum(active, axis_name) if axis_name else active) > 0)
+            active = carry.state.active.astype(jnp.int32)
+            return (carry.epoch < settings.epochs) & ((lax.psum(active, axis_name) if axis_name else active) > 0)
 
-        state, _, (train_curve, val_curve) = lax.while_loop(
-            any_active, run_epoch, (state, jnp.asarray(0, jnp.int32), (no_curve, no_curve)))
-        last_params, _, (best_params, _, best_epoch), _, _, failed, epochs_run = state
-        final = unravel(_select(restore_best, best_params, last_params))
-        best_epoch = jnp.where(restore_best, best_epoch, epochs_run)
+        end = lax.while_loop(any_active, run_epoch, EpochCarry(start, jnp.asarray(0, jnp.int32), Curves(no_curve, no_curve)))
+        state = end.state
+        final = unravel(_select(restore_best, state.best.params, state.params))
+        best_epoch = jnp.where(restore_best, state.best.epoch, state.epochs_run)
         # validation, training and test inputs in one forward pass
         inputs = jnp.concatenate([x_val, x_train, x_test])
         mean, var = split_outputs(model.apply({"params": final}, inputs, deterministic=True))
         cut = np.cumsum([len(x_val), len(x_train)])
         val_mean, train_mean, test_mean = jnp.split(mean, cut)
         val_var, _, test_var = (None, None, None) if var is None else jnp.split(var, cut)
-        return {
-            "params": final, "val_pred": val_mean, "val_var": val_var, "train_pred": train_mean,
-            "test_pred": test_mean, "test_var": test_var, "epochs_run": epochs_run, "best_epoch": best_epoch,
-            "failed": failed, "train_curve": train_curve, "val_curve": val_curve,
-        }
+        return SplitOutputs(params=final, val_pred=val_mean, val_var=val_var, train_pred=train_mean,
+                            test_pred=test_mean, test_var=test_var, epochs_run=state.epochs_run,
+                            best_epoch=best_epoch, failed=state.failed, train_curve=end.curves.train,
+                            val_curve=end.curves.val)
 
     return train_one_split
 
@@ -292,14 +446,16 @@ class Trainer:
         return self._init_on_device(self._put(init_seeds), input_shape)
 
     def train(self, windows: WindowArrays, keep_params: bool = False, epochs: int | None = None,
-              patience: int | None = None) -> ChunkResult:
+              patience: int | None = None, hyper: Hyper | None = None) -> ChunkResult:
         """Train every split in `windows` (its length must be a multiple of the device count)."""
-        return self.collect(self.start(windows, epochs, patience), keep_params)
+        return self.collect(self.start(windows, epochs, patience, hyper), keep_params)
 
-    def start(self, windows: WindowArrays, epochs: int | None = None, patience: int | None = None) -> dict[str, Any]:
+    def start(self, windows: WindowArrays, epochs: int | None = None, patience: int | None = None,
+              hyper: Hyper | None = None) -> Running:
         """Dispatch the training of a chunk and return at once (JAX runs it asynchronously).
 
-        `epochs` (at most the settings' epochs) and `patience` override the settings for this chunk
+        `epochs` (at most the settings' epochs) and `patience` override the settings for this chunk,
+        and `hyper` (per-split arrays, `TrainSettings.hyper`) sets every split's own numbers,
         without compiling another program.
 
         With a `call_size` (on CPU: 4 splits per device) every call trains exactly that many
@@ -309,55 +465,43 @@ class Trainer:
         otherwise depend on the chunk it trained in.
         """
         count = len(windows)
+        overrides = {k: v for k, v in (("epochs", epochs), ("patience", patience)) if v is not None}
+        hyper = (hyper or self.settings.hyper(count))._replace(
+            **{k: np.full(count, v, HYPER_DTYPES[k]) for k, v in overrides.items()})
         size = self.call_size or count
-        if count != size:
-            index = np.minimum(np.arange(math.ceil(count / size) * size), count - 1)  # pad with the last split
-            padded = windows.take(index)
-            parts = [self._start_call(padded.take(np.arange(i, i + size)), epochs, patience)
-                     for i in range(0, len(index), size)]
-            return {"parts": parts, "count": count}
-        return self._start_call(windows, epochs, patience)
+        if count == size:
+            return Running(count, (self._start_call(windows, hyper),))
+        index = np.minimum(np.arange(math.ceil(count / size) * size), count - 1)  # pad with the last split
+        padded, padded_hyper = windows.take(index), Hyper(*(h[index] for h in hyper))
+        return Running(count, tuple(self._start_call(padded.take(np.arange(i, i + size)),
+                                                     Hyper(*(h[i:i + size] for h in padded_hyper)))
+                                    for i in range(0, len(index), size)))
 
-    def _start_call(self, windows: WindowArrays, epochs: int | None, patience: int | None) -> dict[str, Any]:
+    def _start_call(self, windows: WindowArrays, hyper: Hyper) -> Call:
         init_seeds, train_seeds = self.seeds(windows.split)
         params = self._initial_params(init_seeds, windows.x_train)
-        count = len(windows.split)
-        epochs = np.full(count, self.settings.epochs if epochs is None else epochs, np.int32)
-        patience = np.full(count, self.settings.patience if patience is None else patience, np.int32)
+        hyper = Hyper(*(self._put(h) for h in hyper))
         args = (params, *(self._put(a) for a in (windows.x_train, windows.y_train, windows.n_train.astype(np.int32),
-                                                  windows.x_val, windows.y_val, windows.x_test, train_seeds,
-                                                  epochs, patience)))
+                                                  windows.x_val, windows.y_val, windows.x_test, train_seeds)),
+                hyper.epochs, hyper.patience, hyper)
         shape = tuple(a.shape for a in (windows.x_train, windows.x_val, windows.x_test))
         if shape not in self._compiled:  # compile explicitly, so its time is known apart from training
             started = time.perf_counter()
             with _gc_paused():  # tracing makes ~10^6 short-lived objects: collecting them as it goes costs ~10 %
                 self._compiled[shape] = self._train.lower(*args).compile(compiler_options=self._compiler_options)
             self.compile_seconds += time.perf_counter() - started
-        return {"split": windows.split, **self._compiled[shape](*args)}
+        return Call(windows.split, self._compiled[shape](*args))
 
-    def collect(self, started: dict[str, Any], keep_params: bool = False) -> ChunkResult:
+    def collect(self, running: Running, keep_params: bool = False) -> ChunkResult:
         """Wait for a started chunk and bring its results to the host."""
-        if "parts" in started:
-            parts = [self.collect(part, keep_params) for part in started["parts"]]
-            return ChunkResult.concatenate(parts, started["count"])
-        out = dict(started)
-        params = out.pop("params")
-        split = out.pop("split")
-        out = jax.device_get(out)
-        return ChunkResult(
-            split=split,
-            val_pred=np.asarray(out["val_pred"]),
-            val_var=None if out["val_var"] is None else np.asarray(out["val_var"]),
-            train_pred=np.asarray(out["train_pred"]),
-            epochs_run=np.asarray(out["epochs_run"]),
-            best_epoch=np.asarray(out["best_epoch"]),
-            failed=np.asarray(out["failed"]),
-            train_curve=np.asarray(out["train_curve"]),
-            val_curve=np.asarray(out["val_curve"]),
-            test_pred=np.asarray(out["test_pred"]),
-            test_var=None if out["test_var"] is None else np.asarray(out["test_var"]),
-            params=params if keep_params else None,
-        )
+        parts = [self._collect_call(call, keep_params) for call in running.calls]
+        return parts[0] if len(parts) == 1 and running.count == len(parts[0].split) \
+            else ChunkResult.concatenate(parts, running.count)
+
+    def _collect_call(self, call: Call, keep_params: bool) -> ChunkResult:
+        out = jax.device_get(call.outputs._replace(params=None))
+        host = {name: None if value is None else np.asarray(value) for name, value in out._asdict().items()}
+        return ChunkResult(split=call.split, **{**host, "params": call.outputs.params if keep_params else None})
 
     def predict(self, params: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Deterministic forecasts (mean, variance or None) of stacked `params` on inputs (S, V, L);
