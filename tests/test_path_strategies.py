@@ -346,3 +346,28 @@ def test_check_strategy_passes_every_builtin_and_example_and_uses_few_days():
 def test_docstring_examples_run(module):
     outcome = doctest.testmod(module)
     assert outcome.attempted > 0 and outcome.failed == 0
+
+
+HALF_IN_DRAWDOWN = '''
+class HalfInDrawdown(Strategy):
+    """Long/short on the forecast's direction; half size while equity is 5 % below its peak."""
+
+    lookback = 1
+
+    def positions(self, forecast, history):
+        return np.sign(forecast - history.last)
+
+    def on_day(self, target, past, state):
+        return (target / 2 if past.drawdown < -0.05 else target), state
+'''
+
+
+def test_the_worked_example_of_docs_strategies_md(tmp_path):
+    docs = (ROOT / "docs" / "strategies.md").read_text()
+    assert "return (target / 2 if past.drawdown < -0.05 else target), state" in docs
+    write_plugin(tmp_path, "half_in_drawdown.py", HALF_IN_DRAWDOWN)
+    rule = load_strategy("strategies/half_in_drawdown.py:HalfInDrawdown", {}, [tmp_path])
+    days, prices = business_days(4), np.array([100.0, 96.0, 90.0, 99.0])
+    result = run_strategy(rule, one_split(days, prices, signals(prices, [1, 1, 1])), days, prices)
+    np.testing.assert_array_equal(result.equity["position"].to_numpy(), [1.0, 1.0, 0.5])
+    np.testing.assert_allclose(result.equity["strategy_equity"].to_numpy(), [0.96, 0.90, 0.945], rtol=1e-12)
