@@ -20,6 +20,7 @@ from wfbt.pnl import (
     max_drawdown,
     pnl,
     pnl_per_split,
+    periods_per_year,
     pnl_table,
     run_strategy,
     stitch_one_step,
@@ -285,3 +286,72 @@ def test_filled_days_are_labelled_and_ordered_like_the_tables_and_history_stays_
 
     with pytest.raises(UserError, match="read-only"):
         run_strategy(Scribbler(), predictions, times, prices)
+
+
+# ---------------------------------------------------------------- periods per year
+
+
+def test_business_daily_data_is_exactly_252_so_every_figure_stays_as_it_was():
+    dates = np.busday_offset("2008-05-30", np.arange(300), roll="forward")
+    assert periods_per_year(dates) == (252.0, "252 (daily)")
+    predictions, days, prices = toy_run_inputs()  # Monday to Saturday: one weekend day in six
+    result = run_strategy(LongShort(), predictions, days, prices, cost_bps=COST, slippage_bps=SLIPPAGE)
+    assert result.periods_per_year == 252.0 and result.figures == toy()[1]  # bit for bit
+    assert result.periods_per_year_source == "inferred from the data's step: 252 (daily)"
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        (np.arange("2024-01-01", "2024-04-01", dtype="datetime64[D]"), (365.0, "365 (daily, weekends included)")),
+        (np.arange("2020-01-03", "2024-01-01", 7, dtype="datetime64[D]"), (52.0, "52 (weekly)")),
+        (np.arange("2020-01", "2024-01", dtype="datetime64[M]").astype("datetime64[D]") - 1, (12.0, "12 (monthly)")),
+        (np.arange("2000-01", "2024-01", 3, dtype="datetime64[M]").astype("datetime64[D]"), (4.0, "4 (quarterly)")),
+        (np.arange("1990", "2024", dtype="datetime64[Y]").astype("datetime64[D]"), (1.0, "1 (yearly)")),
+        (np.arange("2024-01-01", "2024-06-01", 14, dtype="datetime64[D]"),
+         (365.25 / 14, "26.09 (one row every 14 days)")),
+        (np.arange(10), (252.0, "252 (the dates are not calendar dates: assumed daily)")),
+        (np.array(["2024-01-02"], dtype="datetime64[D]"), (252.0, "252 (too few dates to tell: assumed daily)")),
+    ],
+)
+def test_periods_per_year_follows_the_data_step(dates, expected):
+    assert periods_per_year(dates) == pytest.approx(expected)
+
+
+def test_intraday_bars_count_bars_a_day_times_trading_days():
+    # hourly bars 9:30 .. 15:30 (7 a day) on 10 business days; the first day starts at noon
+    days = np.busday_offset("2024-01-01", np.arange(10), roll="forward").astype("datetime64[m]")
+    hours = (np.timedelta64(570, "m") + np.arange(7) * np.timedelta64(60, "m"))
+    bars = (days[:, None] + hours[None, :]).ravel()[3:]
+    assert periods_per_year(bars) == (1764.0, "1,764 (intraday: 7 bars a day × 252 days)")
+    crypto = np.arange("2024-01-01T00", "2024-02-01T00", dtype="datetime64[h]")  # 24 bars, every day
+    assert periods_per_year(crypto) == (8760.0, "8,760 (intraday: 24 bars a day × 365 days)")
+
+
+def weekly_run(**keywords) -> tuple:
+    """240 weekly closes rising 0.2 % a week, always long: each week returns exactly 0.2 %."""
+    weeks = np.arange(240) * np.timedelta64(7, "D") + np.datetime64("2019-01-04")
+    prices = 100.0 * 1.002 ** np.arange(240)
+    predictions = pl.DataFrame({"split": np.arange(239), "date": weeks[1:], "actual": prices[1:],
+                                "forecast": prices[1:] * 2, "last": prices[:-1]})
+    return run_strategy(LongShort(), predictions, weeks, prices, **keywords), prices
+
+
+def test_weekly_data_is_annualised_with_52_weeks():
+    result, prices = weekly_run()
+    assert result.periods_per_year == 52.0
+    assert result.periods_per_year_source == "inferred from the data's step: 52 (weekly)"
+    total = prices[-1] / prices[0] - 1  # 1.002^239 - 1
+    assert result.figures["total_return"] == pytest.approx(total)
+    # (1 + total)^(52 / 239) - 1 = 1.002^52 - 1 = 10.95 % a year; 252 would have said 65.5 %
+    assert result.figures["annualised_return"] == pytest.approx(1.002**52 - 1)
+    assert result.buy_hold["annualised_return"] == pytest.approx(1.002**52 - 1)
+
+
+def test_a_periods_per_year_override_wins_and_is_checked():
+    result, prices = weekly_run(periods_per_year=12)
+    assert result.periods_per_year == 12.0 and result.periods_per_year_source == "set in [strategy] periods_per_year"
+    assert result.figures["annualised_return"] == pytest.approx(1.002**12 - 1)  # (1.002^239)^(12 / 239)
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "52"):
+        with pytest.raises(UserError, match=r"\[strategy\] periods_per_year: must be a number > 0"):
+            weekly_run(periods_per_year=bad)

@@ -10,6 +10,7 @@ import pytest
 
 from wfbt.errors import UserError
 from wfbt.strategy import (
+    BUILTINS,
     History,
     LongOnly,
     LongShort,
@@ -286,3 +287,25 @@ def test_available_strategies_lists_the_builtins_with_parameters():
     assert [(p.name, p.default) for p in listed["threshold"].parameters] == [("band_pct", 0.5)]
     assert listed["long_only"].long_only and not listed["long_short"].long_only
     assert all(info.summary for info in listed.values())
+
+
+def test_available_strategies_lists_file_plugins_under_the_search_dirs(tmp_path):
+    extra = "\nclass Lazy(Strategy):\n    pass\n"
+    write_plugin(tmp_path / "config_dir" / "strategies", "rules.py", GOOD_RULE + extra)
+    write_plugin(tmp_path / "config_dir" / "strategies", "broken.py", "raise RuntimeError('no data today')\n")
+    write_plugin(tmp_path / "cwd" / "strategies", "rules.py", GOOD_RULE.replace("0.5", "0.25"))  # shadowed
+    write_plugin(tmp_path / "cwd" / "strategies", "other.py", GOOD_RULE.replace("MyRule", "Other"))
+    infos = available_strategies(search_dirs=[tmp_path / "config_dir", tmp_path / "cwd"])
+    files = [info for info in infos if info.source == "file"]
+    assert [info.name for info in files] == [
+        "strategies/broken.py", "strategies/rules.py:MyRule", "strategies/rules.py:Lazy", "strategies/other.py:Other"]
+    assert infos[0].source == "built-in" and infos.index(files[0]) == len(BUILTINS)  # after the built-ins
+    broken, rule, lazy, other = files
+    assert broken.summary.startswith("cannot load:") and "RuntimeError on import: no data today" in broken.summary
+    assert rule.summary == "Always long, a fraction `size` of capital." and rule.long_only
+    assert [(p.name, p.default) for p in rule.parameters] == [("size", 0.5)]  # the first directory's file
+    assert lazy.summary.startswith("cannot load:") and "does not define positions" in lazy.summary
+    assert other.name == "strategies/other.py:Other"
+    loaded = load_strategy(rule.name, {}, [tmp_path / "config_dir", tmp_path / "cwd"])  # the listed name loads
+    assert loaded.size == 0.5
+    assert all(info.source != "file" for info in available_strategies())  # no directories, no files

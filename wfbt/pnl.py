@@ -1,13 +1,18 @@
 """Trading P&L of out-of-sample forecasts: stitching, daily returns, figures. Pure functions.
 
 The chain is: predictions (one row per split and validation date) -> `stitch_one_step` (one
-forecast per date, from a model that had not seen it) -> strategy positions -> `pnl` (returns
-after costs) -> `figures`. `run_strategy` runs it all; docs/strategies.md gives the formulas.
+forecast per date, from a model that had not seen it) -> strategy positions (vectorized, then
+day by day for a strategy that follows its own path) -> `pnl` (returns after costs) ->
+`figures`, annualised with `periods_per_year` of the data. `run_strategy` runs it all;
+`check_strategy` tries a strategy on synthetic forecasts before any training.
+docs/strategies.md gives the formulas.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +22,25 @@ from rich.table import Table
 
 from wfbt.data import date_labels
 from wfbt.errors import UserError
-from wfbt.strategy import History, Strategy, build_history, comparable_dates, compute_positions
+from wfbt.strategy import (
+    History,
+    Past,
+    Strategy,
+    build_history,
+    comparable_dates,
+    compute_day_position,
+    compute_positions,
+    decides_daily,
+)
 
-PERIODS_PER_YEAR = 252
+PERIODS_PER_YEAR = 252  # trading days a year: the default, and daily business-day data's
+CALENDAR_DAYS_PER_YEAR = 365  # data that trades every day (crypto)
+WEEKEND_SHARE = 0.2  # 7-day data has 2/7 = 29 % of its days on Saturday or Sunday, business-day data 0
+INTRADAY_BELOW_DAYS = 0.9  # a median step shorter than this (in days) is intraday
+CHECK_DAYS = 30  # synthetic forecast days check_strategy runs past the strategy's lookback
+# (what, periods per year, median step from, to, in days); the daily band is [0.9, 4)
+STEPS = (("weekly", 52.0, 4.0, 11.0), ("monthly", 12.0, 25.0, 35.0),
+         ("quarterly", 4.0, 80.0, 100.0), ("yearly", 1.0, 350.0, 380.0))
 ZERO_SCALE = 1e-12  # a std, downside deviation or drawdown below this is zero: the ratio is NaN
 PREDICTION_COLUMNS = ("split", "date", "actual", "forecast", "last")
 EQUITY_COLUMNS = ("date", "position", "return", "strategy_equity", "buy_hold_equity")
@@ -101,7 +122,7 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float(np.min(curve / np.maximum.accumulate(curve) - 1.0))
 
 
-def annualised_return(total_return: float, n_days: int, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annualised_return(total_return: float, n_days: int, periods_per_year: float = PERIODS_PER_YEAR) -> float:
     """Geometric: (1 + total)^(periods_per_year / n) - 1; -1 once the equity is wiped out."""
     if n_days == 0:
         return math.nan
@@ -111,7 +132,44 @@ def annualised_return(total_return: float, n_days: int, periods_per_year: int = 
         return float(np.power(1.0 + total_return, periods_per_year / n_days) - 1.0)
 
 
-def figures(daily: DailyPnl, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+def periods_per_year(dates: Any) -> tuple[float, str]:
+    """Periods per year of a date series, inferred from its step, and a short text of what was assumed.
+
+    252 was once assumed for every series, and 240 weekly rows annualised to +1,010 %. The step
+    is the median spacing of the dates, so a few gaps (holidays, missing rows) do not move it:
+    under 0.9 days is intraday, under 4 daily, 4-11 weekly (52), 25-35 monthly (12), 80-100
+    quarterly (4), 350-380 yearly (1); any other step s gives 365.25 / s. Daily data is 252 a
+    year, or 365 when at least a fifth of its days fall on a weekend (7-day data, e.g. crypto,
+    has 2/7). Intraday data is bars a day × those days, with bars a day counted per calendar
+    day (the median count: a short first or last day does not move it), so a 6.5-hour session
+    of hourly bars is 7 × 252 and 24-hour crypto bars 24 × 365. Dates that are not calendar
+    dates (plain numbers), or fewer than two, cannot tell: 252 is assumed, and said.
+
+    >>> periods_per_year(np.arange("2024-01-01", "2024-03-01", dtype="datetime64[W]"))
+    (52.0, '52 (weekly)')
+    """
+    times = comparable_dates(dates)
+    if times.dtype.kind != "M" or times.size < 2:
+        why = "too few dates to tell" if times.dtype.kind == "M" else "the dates are not calendar dates"
+        return float(PERIODS_PER_YEAR), f"{PERIODS_PER_YEAR} ({why}: assumed daily)"
+    step_days = float(np.median(np.diff(times) / np.timedelta64(1, "D")))
+    days, bars_per_day = np.unique(times.astype("datetime64[D]"), return_counts=True)
+    every_day = float(np.mean(~np.is_busday(days))) >= WEEKEND_SHARE
+    days_per_year = CALENDAR_DAYS_PER_YEAR if every_day else PERIODS_PER_YEAR
+    if step_days < INTRADAY_BELOW_DAYS:
+        bars = float(np.median(bars_per_day))
+        periods = bars * days_per_year
+        return periods, f"{periods:,.0f} (intraday: {bars:g} bars a day × {days_per_year} days)"
+    if step_days < STEPS[0][2]:
+        return float(days_per_year), f"{days_per_year} (daily{', weekends included' if every_day else ''})"
+    for name, periods, low, high in STEPS:
+        if low <= step_days < high:
+            return periods, f"{periods:g} ({name})"
+    periods = 365.25 / step_days
+    return periods, f"{periods:.4g} (one row every {step_days:g} days)"
+
+
+def figures(daily: DailyPnl, periods_per_year: float = PERIODS_PER_YEAR) -> dict[str, float]:
     """Summary figures of one position series; undefined ratios are NaN (see docs/strategies.md)."""
     returns, n_days = daily.returns, daily.returns.size
     total_return = float(np.prod(1.0 + returns)) - 1.0
@@ -185,6 +243,8 @@ class StrategyResult:
     figures: dict[str, float]
     buy_hold: dict[str, float]
     per_split: pl.DataFrame  # split, n_days, total_return
+    periods_per_year: float  # what the figures were annualised with
+    periods_per_year_source: str  # e.g. "inferred from the data's step: 252 (daily)"
 
 
 def _prices_on(dates: np.ndarray, price_dates: np.ndarray, price_values: np.ndarray) -> np.ndarray:
@@ -203,12 +263,26 @@ def run_strategy(
     prices_values: Any,
     cost_bps: float = 0.0,
     slippage_bps: float = 0.0,
+    periods_per_year: float | None = None,
 ) -> StrategyResult:
     """Stitch the forecasts, ask the strategy for positions, and trade them against buy-and-hold.
 
     `prices_dates`/`prices_values` are the full observed series (sorted). Both p_{t-1} and
     p_t come from it: the history holds only prices dated before t, and p_t is looked up
-    separately to score the position, never shown to the strategy.
+    separately to score the position, never shown to the strategy. A strategy that overrides
+    `on_day` then decides each day in turn from its own path (see `_walk_days`).
+    `periods_per_year`: None infers it from the price dates (`periods_per_year(dates)`).
+
+    >>> import datetime as dt
+    >>> from wfbt.strategy import LongShort
+    >>> days = [dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
+    >>> predictions = pl.DataFrame({"split": [0, 1], "date": days[1:], "actual": [101.0, 99.0],
+    ...                             "forecast": [102.0, 98.0], "last": [100.0, 101.0]})
+    >>> result = run_strategy(LongShort(), predictions, days, [100.0, 101.0, 99.0])
+    >>> result.equity["position"].to_list(), round(result.figures["total_return"], 6)
+    ([1.0, -1.0], 0.03)
+    >>> result.periods_per_year_source
+    "inferred from the data's step: 252 (daily)"
     """
     for key, value in (("cost_bps", cost_bps), ("slippage_bps", slippage_bps)):
         if not (math.isfinite(value) and value >= 0):
@@ -216,6 +290,7 @@ def run_strategy(
     stitched = _every_observed_date(stitch_one_step(predictions), predictions["date"].to_numpy(), prices_dates)
     price_dates = comparable_dates(prices_dates)
     price_values = np.asarray(prices_values, dtype=float)
+    year, year_source = _periods_per_year(periods_per_year, price_dates)
     dates = comparable_dates(stitched["date"].to_numpy())
     history = build_history(dates, price_dates, price_values, strategy.lookback)
     if np.isnan(history.last).any():
@@ -232,6 +307,11 @@ def run_strategy(
             array.flags.writeable = False  # as build_history hands them out
         positions[known_forecast] = compute_positions(strategy, forecast[known_forecast], known_history)
     prices = _prices_on(dates, price_dates, price_values)
+    if decides_daily(strategy):
+        targets = np.where(known_forecast, positions, np.nan)
+        observed = np.searchsorted(price_dates, dates, side="left")  # prices dated before each t
+        positions = _walk_days(strategy, targets, prices / history.last - 1.0, price_values, observed,
+                               cost_bps + slippage_bps, year, stitched["date"].to_list())
     daily = pnl(positions, history.last, prices, cost_bps, slippage_bps)
     held = buy_and_hold(history.last, prices, cost_bps, slippage_bps)
     equity = pl.DataFrame(
@@ -245,7 +325,99 @@ def run_strategy(
     )
     per_split = pnl_per_split(stitched["split"].filter(pl.Series(known_forecast)).cast(pl.Int64).to_numpy(),
                               daily.returns[known_forecast])
-    return StrategyResult(equity, figures(daily), figures(held), per_split)
+    return StrategyResult(equity, figures(daily, year), figures(held, year), per_split, year, year_source)
+
+
+def _periods_per_year(given: float | None, price_dates: np.ndarray) -> tuple[float, str]:
+    """The periods per year to annualise with, and where the number came from."""
+    if given is None:
+        inferred, assumed = periods_per_year(price_dates)
+        return inferred, f"inferred from the data's step: {assumed}"
+    if isinstance(given, bool) or not isinstance(given, numbers.Real) or not (math.isfinite(given) and given > 0):
+        raise UserError(f"[strategy] periods_per_year: must be a number > 0, got {given!r}")
+    return float(given), "set in [strategy] periods_per_year"
+
+
+def _walk_days(
+    strategy: Strategy,
+    targets: np.ndarray,
+    asset_return: np.ndarray,
+    observed_prices: np.ndarray,
+    n_observed: np.ndarray,
+    cost_per_unit_bps: float,
+    periods_per_year: float,
+    dates: Sequence[Any],
+) -> np.ndarray:
+    """The positions of a strategy that follows its own path, decided one day at a time.
+
+    Day t calls `strategy.on_day(targets[t], past, state)` with `past` the path up to the close
+    of t-1 (see `wfbt.strategy.Past`): read-only views of arrays filled in as the days go, so
+    nothing of day t or later can be seen. Each day's return and cost use `pnl`'s formula term
+    for term, so `past.returns` and `past.equity` equal what `pnl(positions, ...)` gives for the
+    finished series, bit for bit. A NaN target (no forecast that day) is flat, and `on_day` is
+    not called. `asset_return` is p_t / p_{t-1} - 1 as `pnl` computes it, `n_observed[t]` counts
+    the observed prices dated before t, `cost_per_unit_bps` is cost_bps + slippage_bps.
+    """
+    n = targets.size
+    paths = {name: np.zeros(n) for name in ("positions", "returns", "equity", "peak")}
+    seen = {name: _read_only(array) for name, array in [*paths.items(), ("asset_returns", asset_return)]}
+    all_prices = _read_only(observed_prices)
+    state = strategy.initial_state()
+    held, equity, peak = 0.0, 1.0, 1.0
+    for t in range(n):
+        if np.isnan(targets[t]):
+            position = 0.0
+        else:
+            past = Past(seen["positions"][:t], seen["asset_returns"][:t], seen["returns"][:t], seen["equity"][:t],
+                        seen["peak"][:t], all_prices[:n_observed[t]], periods_per_year)
+            position, state = compute_day_position(strategy, float(targets[t]), past, state, dates[t])
+        cost = abs(position - held) * cost_per_unit_bps / 1e4  # pnl's turnover * (cost + slippage) / 1e4
+        day_return = position * asset_return[t] - cost
+        equity *= 1.0 + day_return
+        peak = max(peak, equity)
+        paths["positions"][t], paths["returns"][t], paths["equity"][t], paths["peak"][t] = (
+            position, day_return, equity, peak)
+        held = position
+    return paths["positions"].copy()
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view that cannot be written through; it still shows later writes to `array`."""
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+def check_strategy(strategy: Strategy, price_dates: Any, price_values: Any,
+                   periods_per_year: float | None = None) -> None:
+    """Run the strategy on synthetic forecasts from the first prices, so its bugs surface before training.
+
+    A typo in a plugin (`history.windw`) used to be reported only after every split had trained.
+    The forecasts are the last price ×(1 ± 1 %), alternating up and down, for the dates from the
+    second observed one to `lookback + 30` after it: the first days have NaN-padded windows, the
+    later ones full windows, as a real run has. (A per-day rule that waits longer, e.g. a
+    `vol_target` window above 30, is only checked while it waits.) Both `positions` and, when overridden, `on_day` run,
+    through the same checks as a real run; a failure is the same `UserError`, naming the
+    plugin's file and line, with a note that this trial run found it. Needs two prices at least;
+    with fewer it checks nothing.
+    """
+    dates = np.asarray(price_dates)
+    values = np.asarray(price_values, dtype=float)
+    stop = min(dates.size, strategy.lookback + CHECK_DAYS + 1)
+    if stop < 2:
+        return
+    last = values[: stop - 1]
+    predictions = pl.DataFrame({
+        "split": np.zeros(stop - 1, dtype=np.int64),
+        "date": dates[1:stop].tolist() if dates.dtype == object else dates[1:stop],  # Python dates: a Date column
+        "actual": values[1:stop],
+        "forecast": last * (1.0 + 0.01 * np.where(np.arange(stop - 1) % 2 == 0, 1.0, -1.0)),
+        "last": last,
+    })
+    try:
+        run_strategy(strategy, predictions, dates, values, periods_per_year=periods_per_year)
+    except UserError as exc:
+        raise UserError(f"{exc}; found by a trial run on synthetic forecasts before training") from exc
 
 
 PERCENT = (

@@ -2,7 +2,10 @@
 
 A strategy is a small class: typed, defaulted parameters declared as class attributes, and ONE
 vectorized method `positions(forecast, history)`. The framework builds `history` from prices
-strictly before each forecast date, so a strategy cannot look ahead even by mistake.
+strictly before each forecast date, so a strategy cannot look ahead even by mistake. A strategy
+whose position depends on its own path (its equity, drawdown, realised volatility) adds an
+optional per-day method `on_day(target, past, state)`, run after `positions` one day at a time
+with `past` holding only what was known at the close of the day before.
 Strategies are found by name: a built-in, a file `strategies/x.py:Name`, or an installed
 package's entry point in the group `wfbt.strategies`. See docs/strategies.md.
 """
@@ -11,14 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import math
 import importlib.util
+import math
+import os
 import sys
+import traceback
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -28,6 +33,8 @@ from wfbt.errors import UserError, did_you_mean, known
 ENTRY_POINT_GROUP = "wfbt.strategies"
 PARAMETER_TYPES = (bool, int, float, str)
 MAX_LOOKBACK = 10_000  # prices in a strategy's history window
+RESERVED_NAMES = ("positions", "on_day", "initial_state")  # methods a parameter must not shadow
+ZERO_VOLATILITY = 1e-12  # a realised volatility below this is zero (vol_target then takes max_leverage)
 
 
 @dataclass(frozen=True)
@@ -43,16 +50,72 @@ class History:
     window: np.ndarray
 
 
+@dataclass(frozen=True)
+class Past:
+    """A strategy's own path up to the close of t-1, when it decides the position for day t.
+
+    Read-only arrays. The first five have one entry per traded day before t (`day` of them):
+    positions:     what was held each day (what `on_day` returned; 0 on a day without a forecast)
+    asset_returns: the asset's return each day, p_s / p_{s-1} - 1
+    returns:       the strategy's return each day after costs, exactly as `pnl.pnl` computes it
+    equity:        prod(1 + returns) up to each day (1.0 before the first day)
+    peak:          running maximum of equity, starting from 1.0
+    prices:        every observed price up to and including the close of t-1, from the start of
+                   the data (not only the traded days), so a window of past returns exists on
+                   the first traded day; prices[-1] is history.last for day t.
+    periods_per_year: the run's (inferred from the data or set in the config), to annualise.
+    """
+
+    positions: np.ndarray
+    asset_returns: np.ndarray
+    returns: np.ndarray
+    equity: np.ndarray
+    peak: np.ndarray
+    prices: np.ndarray
+    periods_per_year: float
+
+    @property
+    def day(self) -> int:
+        """The index t of the day being decided (0 for the first traded day)."""
+        return self.positions.size
+
+    @property
+    def position(self) -> float:
+        """The position held on day t-1 (0.0 before the first day): trading away from it costs."""
+        return float(self.positions[-1]) if self.day else 0.0
+
+    @property
+    def current_equity(self) -> float:
+        """Equity at the close of t-1 (1.0 before the first day)."""
+        return float(self.equity[-1]) if self.day else 1.0
+
+    @property
+    def drawdown(self) -> float:
+        """current_equity / running peak - 1: 0.0 at a new peak, negative below it."""
+        return self.current_equity / (float(self.peak[-1]) if self.day else 1.0) - 1.0
+
+
 class Strategy:
     """Base class of every strategy; subclass it, declare parameters, implement `positions`.
 
-    Parameters are annotated class attributes with a default, of type bool, int, float or str:
-
-        class Band(Strategy):
-            band_pct: float = 0.5
-
+    Parameters are annotated class attributes with a default, of type bool, int, float or str.
     Class settings (not parameters): `long_only = True` restricts positions to [0, 1] instead of
-    [-1, 1]; `lookback = k` sets the width of `history.window` (default 20). Instances are frozen.
+    [-1, 1]; `lookback = k` sets the width of `history.window` (default 20). Instances are frozen,
+    so the same instance gives the same positions however often it runs.
+
+    >>> class Band(Strategy):
+    ...     band_pct: float = 0.5
+    ...     def positions(self, forecast, history):
+    ...         move = forecast / history.last - 1.0
+    ...         return np.where(np.abs(move) > self.band_pct / 100, np.sign(move), 0.0)
+    >>> Band(band_pct=1)
+    Band(band_pct=1.0)
+    >>> history = build_history([3, 3, 3], [0, 1, 2], [98.0, 99.0, 100.0], lookback=1)
+    >>> compute_positions(Band(band_pct=1), np.array([103.0, 100.5, 97.0]), history)
+    array([ 1.,  0., -1.])
+
+    A strategy that depends on its own path also overrides `on_day` (and `initial_state` when
+    it carries state from day to day); see `on_day`.
     """
 
     long_only: ClassVar[bool] = False
@@ -72,6 +135,27 @@ class Strategy:
     def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
         """Target positions (n,) for forecasts (n,): in [-1, 1], or [0, 1] when long_only."""
         raise NotImplementedError
+
+    def initial_state(self) -> Any:
+        """The state `on_day` receives on the first day (default None: no state)."""
+        return None
+
+    def on_day(self, target: float, past: Past, state: Any) -> tuple[float, Any]:
+        """Optional: the position for day t and the state for day t+1, from the strategy's own past.
+
+        `target` is what `positions` said for day t; `past` is the path up to the close of t-1.
+        The instance is frozen, so anything carried from day to day (a stop that fired, an entry
+        level) goes in `state`: returned here, handed back tomorrow, as optax's update carries
+        its state. Only a class that overrides this method is run day by day; the default
+        (follow the target) is never called, so a plain strategy stays vectorized. It is not
+        called on a day without a forecast (a failed split): that day is flat.
+        """
+        return target, state
+
+
+def decides_daily(strategy: Strategy) -> bool:
+    """Whether the strategy overrides `on_day`, so P&L must be walked one day at a time."""
+    return type(strategy).on_day is not Strategy.on_day
 
 
 @dataclass(frozen=True)
@@ -95,8 +179,8 @@ def strategy_parameters(cls: type[Strategy]) -> dict[str, Parameter]:
         if name.startswith("_") or hint is ClassVar or typing.get_origin(hint) is ClassVar:
             continue
         where = f"strategy {cls.__name__} parameter '{name}'"
-        if name == "positions":
-            raise UserError(f"{where}: the name 'positions' is reserved for the method; rename it")
+        if name in RESERVED_NAMES:
+            raise UserError(f"{where}: the name '{name}' is reserved for the method; rename it")
         if hint not in PARAMETER_TYPES:
             raise UserError(f"{where}: type {hint!r} is not supported; use bool, int, float or str")
         if name not in attributes:
@@ -196,8 +280,12 @@ def compute_positions(strategy: Strategy, forecast: np.ndarray, history: History
     n = forecast.shape[0]
     try:
         returned = strategy.positions(forecast, history)
+    except UserError:  # already a message for the user (e.g. a built-in checking its parameters)
+        raise
     except Exception as exc:  # a plugin's bug is the user's to fix: say where it happened
-        raise UserError(f"strategy {name}.positions raised {type(exc).__name__}: {exc}") from exc
+        raise UserError(
+            f"strategy {name}.positions raised {type(exc).__name__}: {exc}{where_raised(type(strategy), exc)}"
+        ) from exc
     try:
         positions = np.asarray(returned, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -222,6 +310,72 @@ def compute_positions(strategy: Strategy, forecast: np.ndarray, history: History
             f"strategy {name} returned positions outside [{low:g}, 1]{note}: {positions[row]:g} at row {row}"
         )
     return positions
+
+
+def compute_day_position(strategy: Strategy, target: float, past: Past, state: Any, date: Any) -> tuple[float, Any]:
+    """Call `on_day` for one day and check its answer as `compute_positions` checks a whole series:
+    a (position, state) pair, the position one finite number inside the strategy's range. Errors
+    name the day (its index and `date`), so a user can find it in equity.csv."""
+    name = type(strategy).__name__
+    day = f"day {past.day} ({date})"
+    try:
+        answer = strategy.on_day(target, past, state)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"strategy {name}.on_day raised {type(exc).__name__} on {day}: {exc}{where_raised(type(strategy), exc)}"
+        ) from exc
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        raise UserError(
+            f"strategy {name}.on_day returned {type(answer).__name__} on {day}; return a pair (position, state)"
+        )
+    returned, state = answer
+    try:
+        position = np.asarray(returned, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"strategy {name}.on_day returned {type(returned).__name__} as the position on {day}, "
+                        "not a number") from exc
+    if position.shape != ():
+        raise UserError(f"strategy {name}.on_day returned shape {position.shape} as the position on {day}; "
+                        "expected one number")
+    if not np.isfinite(position):
+        raise UserError(f"strategy {name}.on_day returned {float(position)} on {day}; "
+                        "return 0 (flat) where it cannot decide")
+    low = 0.0 if strategy.long_only else -1.0
+    if not low <= position <= 1.0:
+        note = " (long_only = True)" if strategy.long_only else ""
+        raise UserError(f"strategy {name}.on_day returned a position outside [{low:g}, 1]{note}: "
+                        f"{float(position):g} on {day}")
+    return float(position), state
+
+
+def where_raised(cls: type, exc: BaseException) -> str:
+    """' (strategies/x.py, line 12)': the last traceback frame in the file that defines the strategy
+    (or a class it inherits from), so a typo in a plugin points at its own line, not at wfbt's
+    or numpy's; '' when no frame is there."""
+    files = {_real(f) for f in (_source_file(k) for k in cls.__mro__ if k not in (Strategy, object)) if f}
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if _real(frame.filename) in files]
+    if not frames:
+        return ""
+    return f" ({_shown(frames[-1].filename)}, line {frames[-1].lineno})"
+
+
+def _source_file(cls: type) -> str | None:
+    module = sys.modules.get(cls.__module__)
+    return getattr(module, "__file__", None)
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current directory when it lies below it (as users wrote it), else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 # ---------------------------------------------------------------- built-ins
@@ -260,7 +414,77 @@ class Threshold(Strategy):
         return np.where(long, 1.0, np.where(short, -1.0, 0.0))
 
 
-BUILTINS: dict[str, type[Strategy]] = {"long_short": LongShort, "long_only": LongOnly, "threshold": Threshold}
+class VolTarget(Strategy):
+    """The forecast's direction, sized to `target_vol` a year over the asset's recent volatility."""
+
+    lookback = 1
+    target_vol: float = 0.10  # annualised, a fraction: 0.10 = 10 %
+    window: int = 20  # past one-period asset returns the volatility is measured over
+    max_leverage: float = 1.0  # at most 1: positions stay within [-1, 1]
+
+    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
+        _require(self.target_vol > 0, "target_vol", "must be > 0 (a fraction a year: 0.10 = 10 %)", self.target_vol)
+        _require(self.window >= 2, "window", "must be 2 or more (a volatility needs two returns)", self.window)
+        _require(0 < self.max_leverage <= 1, "max_leverage", "must be in (0, 1]: positions stay within [-1, 1]",
+                 self.max_leverage)
+        return np.sign(forecast - history.last)
+
+    def on_day(self, target: float, past: Past, state: Any) -> tuple[float, Any]:
+        # flat until `window` past returns exist: a volatility from fewer would size on noise
+        if past.prices.size <= self.window:
+            return 0.0, state
+        recent = past.prices[-(self.window + 1):]
+        volatility = float(np.std(recent[1:] / recent[:-1] - 1.0, ddof=1)) * math.sqrt(past.periods_per_year)
+        if volatility < ZERO_VOLATILITY:  # prices that never moved: no risk measured, full size
+            return target * self.max_leverage, state
+        return target * min(self.max_leverage, self.target_vol / volatility), state
+
+
+class StopState(NamedTuple):
+    """What `StopLoss` carries from day to day."""
+
+    peak: float  # the highest equity since the strategy (re-)entered, 1.0 at the start
+    stopped_on: float | None  # the signal in force when the stop fired; None while trading
+
+
+class StopLoss(Strategy):
+    """The forecast's direction; flat after a `max_drawdown_pct` % fall from the peak, until the signal changes."""
+
+    lookback = 1
+    max_drawdown_pct: float = 10.0
+
+    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
+        _require(self.max_drawdown_pct > 0, "max_drawdown_pct", "must be > 0 (percent)", self.max_drawdown_pct)
+        return np.sign(forecast - history.last)
+
+    def initial_state(self) -> StopState:
+        return StopState(peak=1.0, stopped_on=None)
+
+    def on_day(self, target: float, past: Past, state: StopState) -> tuple[float, StopState]:
+        equity = past.current_equity
+        if state.stopped_on is not None:
+            if target == state.stopped_on:  # the signal that lost is still the signal: stay out
+                return 0.0, state
+            return target, StopState(peak=equity, stopped_on=None)  # a new signal: re-enter, peak from here
+        peak = max(state.peak, equity)
+        if equity / peak - 1.0 < -self.max_drawdown_pct / 100.0:
+            return 0.0, StopState(peak, stopped_on=target)
+        return target, StopState(peak, stopped_on=None)
+
+
+def _require(ok: bool, key: str, rule: str, value: Any) -> None:
+    """A built-in's check of its own parameter, worded like the config's errors."""
+    if not ok:
+        raise UserError(f"[strategy] {key}: {rule}, got {value!r}")
+
+
+BUILTINS: dict[str, type[Strategy]] = {
+    "long_short": LongShort,
+    "long_only": LongOnly,
+    "threshold": Threshold,
+    "vol_target": VolTarget,
+    "stop_loss": StopLoss,
+}
 
 
 # ---------------------------------------------------------------- discovery
@@ -380,7 +604,7 @@ class StrategyInfo:
     """What `wfbt list` shows about one strategy."""
 
     name: str
-    source: str  # "built-in" or "entry point (<distribution>)"
+    source: str  # "built-in", "file" or "entry point (<distribution>)"
     summary: str  # first line of the docstring, or why it could not be loaded
     parameters: tuple[Parameter, ...]
     long_only: bool
@@ -394,9 +618,24 @@ def _info(name: str, source: str, cls: type[Strategy]) -> StrategyInfo:
     return StrategyInfo(name, source, summary, params, bool(cls.long_only), int(cls.lookback))
 
 
-def available_strategies() -> list[StrategyInfo]:
-    """Built-ins, then installed entry points; a plugin that fails to load is listed with why."""
+def available_strategies(search_dirs: Sequence[Path] = ()) -> list[StrategyInfo]:
+    """Built-ins, then file plugins under `search_dirs`, then installed entry points.
+
+    For each directory, every `strategies/*.py` below it is imported and each Strategy subclass
+    it defines is listed as `strategies/<file>.py:<Class>`, the name `[strategy] name` takes. A
+    name found under two directories is listed once, from the first (as `load_strategy` picks).
+    A plugin that fails to load (a file raising on import, a class without `positions`) is
+    listed with why, never raised: one broken file must not hide the others.
+    """
     infos = [_info(name, "built-in", cls) for name, cls in BUILTINS.items()]
+    seen: set[str] = set()
+    for directory in search_dirs:
+        for path in sorted((Path(directory) / "strategies").glob("*.py")):
+            file_name = f"strategies/{path.name}"
+            if file_name in seen:
+                continue
+            seen.add(file_name)
+            infos.extend(_file_infos(file_name, path))
     for name, entry_point in sorted(_entry_points().items()):
         dist = entry_point.dist.name if entry_point.dist is not None else "unknown package"
         source = f"entry point ({dist})"
@@ -406,4 +645,23 @@ def available_strategies() -> list[StrategyInfo]:
             infos.append(_info(name, source, cls))
         except UserError as exc:
             infos.append(StrategyInfo(name, source, f"cannot load: {exc}", (), False, 0))
+    return infos
+
+
+def _file_infos(file_name: str, path: Path) -> list[StrategyInfo]:
+    """One entry per Strategy subclass defined in the file, or one saying why it cannot be loaded."""
+    try:
+        module = _import_file(path)
+    except UserError as exc:
+        return [StrategyInfo(file_name, "file", f"cannot load: {exc}", (), False, 0)]
+    infos = []
+    for class_name, cls in vars(module).items():
+        if not (_is_strategy_class(cls) and cls.__module__ == module.__name__):
+            continue  # imported names (Strategy, a base from elsewhere) are not defined here
+        name = f"{file_name}:{class_name}"
+        try:
+            _check_strategy_class(cls, name)
+            infos.append(_info(name, "file", cls))
+        except UserError as exc:
+            infos.append(StrategyInfo(name, "file", f"cannot load: {exc}", (), False, 0))
     return infos
