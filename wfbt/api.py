@@ -1,7 +1,8 @@
 """`run_experiment(config) -> Results`: the one entry point; the CLI is a thin shell over it.
 
-Stages flow one way: data -> split plan -> (per chunk: windows -> engine -> per-split
-evaluation, saved so the run can resume) -> tables -> run directory.
+Stages flow one way: data -> split plan -> training (chunk by chunk, raw outputs kept in a store
+so a run can resume) -> tables and baselines (recomputed from the raw outputs) -> P&L -> summary.
+Computing writes nothing; `rundir.write_run` persists a `Results` when a run has a folder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,46 +21,89 @@ import numpy as np
 import polars as pl
 
 from wfbt import rundir, scaling, tables
-from wfbt.config import Config, to_toml
-from wfbt.errors import UserError
-from wfbt.data import PriceSeries, load_prices
-from wfbt.engine import Trainer, TrainSettings, choose_chunk_size
-from wfbt.features import build_windows, next_point_windows
 from wfbt.baselines import check_baseline_names
+from wfbt.config import Config, to_toml
+from wfbt.data import PriceSeries, load_prices
+from wfbt.engine import ChunkResult, Trainer, TrainSettings, choose_chunk_size
+from wfbt.errors import UserError
+from wfbt.features import build_windows, next_point_windows
 from wfbt.models import build_model
-from wfbt.pnl import StrategyResult, run_strategy
-from wfbt.strategy import load_strategy, parameter_values
-from wfbt.summary import device_facts, run_summary
+from wfbt.pnl import StrategyResult, check_strategy, run_strategy
+from wfbt.schema import RAW_NAMES
 from wfbt.splits import SplitPlan, split_plan
+from wfbt.store import FolderStore, MemoryStore, Session, identity
+from wfbt.strategy import Strategy, load_strategy
+from wfbt.summary import device_facts, run_summary
 
 
 @dataclass(frozen=True)
 class Results:
     config: Config
-    run_dir: Path
+    run_dir: Path | None  # None: computed in memory, nothing written
     prices: PriceSeries
     plan: SplitPlan
     splits: pl.DataFrame  # one row per split (splits.csv)
     predictions: pl.DataFrame  # one row per (split, validation date)
     curves: pl.DataFrame  # one row per (split, epoch)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any]
     strategy: StrategyResult | None = None  # P&L, when the config has a [strategy] table
     test_predictions: pl.DataFrame | None = None  # forecasts of the points after each validation window
 
 
-ProgressFn = Callable[[int, int], None]  # (splits done, splits in all)
-NEXT_FORECAST = "next_forecast.json"  # in the run's partial/ folder: the next-point forecast, for reruns
+ProgressFn = Callable[[int, int, str], None]  # (splits done, splits in all, phase: "compiling" | "training")
+NEXT_FORECAST = "next_forecast.json"  # beside the saved chunks: the next-point forecast, for reruns
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything checked before anything trains: data, plan, model, baselines, strategy."""
+
+    config: Config
+    prices: PriceSeries
+    plan: SplitPlan
+    devices: list
+    trainer: Trainer
+    baselines: list[str]
+    strategy: Strategy | None
+    width: int  # the padded training window of every chunk
 
 
 def run_directory(config: Config, out_dir: str | Path | None = None) -> Path:
+    """Where the CLI writes a run: --out, else [output] dir, else runs/<config file stem>."""
     if out_dir:
         return Path(out_dir)
     return Path(config.output.dir) if config.output.dir else Path("runs") / config.path.stem
 
 
 def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite: bool = False,
-                   progress: ProgressFn | None = None) -> Results:
+                   progress: ProgressFn | None = None, log: Callable[[str], None] | None = None) -> Results:
+    """Train and evaluate every split of `config`; with `out_dir`, resume from and write into it.
+
+    Without `out_dir` nothing is written: the run is computed in memory (a notebook's way).
+
+    >>> from wfbt.config import config_from_dict
+    >>> config = config_from_dict({"splits": {"max_splits": 2}, "train": {"epochs": 1},
+    ...                            "model": {"name": "mlp", "lookback": 5}}, Path("example.toml"))
+    >>> results = run_experiment(config)
+    >>> results.splits.height, results.run_dir
+    (2, None)
+    """
     started = time.perf_counter()
+    experiment = prepare(config)
+    out = Path(out_dir) if out_dir is not None else None
+    store = _open_store(experiment, out, overwrite) if out is not None else MemoryStore()
+    for note in store.notes:
+        if log:
+            log(note)
+    results = compute(experiment, store, progress, started, run_dir=out)
+    if out is not None:
+        rundir.write_run(results, out, to_toml(config, data_source=experiment.prices.source,
+                                               out_dir=str(out.resolve())))
+    return results
+
+
+def prepare(config: Config) -> Experiment:
+    """Load and check everything a run needs, so a mistake stops it before training starts."""
     split_cfg = config.splits
     prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val)
     plan = split_plan(len(prices), split_cfg)
@@ -76,56 +120,74 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     if config.strategy is not None:
         strategy = _from_config(config, load_strategy, config.strategy.name, config.strategy.params, config.base_dirs)
         _check_tradable(prices)
-    run_dir = run_directory(config, out_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        store = rundir.PartialStore(run_dir, experiment_fingerprint(config, prices, baselines, devices), overwrite=overwrite)
-    except OSError as exc:  # a file in the way, no permission, a read-only disk
-        raise UserError(f"{run_dir}: cannot use this run directory: {exc.strerror or exc}.") from None
-
-    stages = {"load": time.perf_counter() - started}
+        _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year)
     width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
-    settings = TrainSettings(config.train.epochs, config.train.batch_size, config.train.learning_rate,
-                             config.train.patience, config.train.loss,
-                             equal_windows=bool((plan.train_len == width).all()))
-    trainer = Trainer(model, settings, config.train.seed, devices)
+    trainer = Trainer(model, train_settings(config, equal_windows=bool((plan.train_len == width).all())),
+                      config.train.seed, devices)
+    return Experiment(config, prices, plan, devices, trainer, baselines, strategy, width)
+
+
+def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:
+    """The engine's settings from `[train]`: the structure compiled in, the numbers as defaults."""
+    t = config.train
+    return TrainSettings(t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss, equal_windows=equal_windows,
+                         optimizer=t.optimizer, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
+                         momentum=t.momentum, schedule=t.schedule, warmup_steps=t.warmup_steps)
+
+
+def _open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStore:
+    prices, config = experiment.prices, experiment.config
+    # the platform and the LSTM loop's layout round differently: part of what a chunk's numbers depend on
+    resolved = {"engine.unroll": _unroll(config, experiment.devices), "engine.platform": experiment.devices[0].platform}
+    current = identity(config, prices.dates, prices.values, resolved)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return FolderStore(out, current, overwrite=overwrite)
+    except OSError as exc:  # a file in the way, no permission, a read-only disk
+        raise UserError(f"{out}: cannot use this run directory: {exc.strerror or exc}.") from None
+
+
+def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | None = None,
+            started: float | None = None, run_dir: Path | None = None) -> Results:
+    """Train what the store lacks, then make every table, the P&L and the summary from raw outputs."""
+    started = time.perf_counter() if started is None else started
+    config, prices, plan = experiment.config, experiment.prices, experiment.plan
+    stages = {"load": time.perf_counter() - started}
     # only every refit_every-th split trains: size chunks by those
-    chunk = choose_chunk_size(len(np.unique(plan.refit_from)), devices, config.engine.chunk_size)
-    trained = _train_missing(config, prices, plan, trainer, chunk, width, store, baselines, progress)
-    per_split = store.load(len(plan))
+    chunk = choose_chunk_size(len(np.unique(plan.refit_from)), experiment.devices, config.engine.chunk_size)
+    session = train_missing(experiment, chunk, store, progress)
+    raw = store.load(len(plan))
     mark = time.perf_counter()
 
-    splits_table = tables.splits_table(per_split, plan, prices)
-    predictions = tables.predictions_table(per_split, plan, prices)
-    test_predictions = tables.test_predictions_table(per_split, plan, prices)
-    curves = tables.curves_table(per_split)
+    evaluated = tables.evaluate(raw, lambda ids: _windows(experiment, ids), prices.values, plan,
+                                experiment.baselines, _window_bytes(experiment))
+    splits_table = tables.splits_table(evaluated, plan, prices, experiment.baselines)
+    predictions = tables.predictions_table(evaluated, plan, prices, experiment.baselines)
+    test_predictions = tables.test_predictions_table(evaluated, plan, prices, experiment.baselines)
+    curves = tables.curves_table(evaluated)
     strategy_result = None
-    if strategy is not None:
+    if experiment.strategy is not None:
         # trade only on forecasts no part of training saw: the early stopping of split s looked at
         # its validation window, so the P&L uses each split's forecasts of the points after it
-        strategy_result = run_strategy(strategy, test_predictions, prices.dates, prices.values,
-                                       config.strategy.cost_bps, config.strategy.slippage_bps)
+        strategy_result = run_strategy(experiment.strategy, test_predictions, prices.dates, prices.values,
+                                       config.strategy.cost_bps, config.strategy.slippage_bps,
+                                       config.strategy.periods_per_year)
     stages["tables"] = time.perf_counter() - mark
-    summary = run_summary(
-        config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
-        test_predictions=test_predictions, curves=curves, baselines=baselines, device=device_facts(devices),
-        trained=trained, seconds=time.perf_counter() - started,
-    )
+    next_forecast = None
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
-        summary["next_forecast"] = next_point_forecast(config, prices, trainer, chunk, width, splits_table, store)
+        next_forecast = next_point_forecast(experiment, chunk, splits_table, store)
         stages["next_forecast"] = time.perf_counter() - mark
-    if strategy_result is not None:
-        summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
-                               "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,
-                               "figures": strategy_result.figures, "buy_hold": strategy_result.buy_hold}
-    summary["config"]["as_run"] = tomllib.loads(to_toml(config, data_source=prices.source, out_dir=str(run_dir)))
-    summary["seconds"].update(stages)
-    summary["seconds"]["total"] = time.perf_counter() - started
-    results = Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
-                      strategy_result, test_predictions)
-    write_run(results)
-    return results
+    summary = run_summary(
+        config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
+        test_predictions=test_predictions, curves=curves, baselines=experiment.baselines,
+        device=device_facts(experiment.devices), session=session, sessions=store.sessions, stages=stages,
+        strategy=experiment.strategy, strategy_result=strategy_result, next_forecast=next_forecast,
+        as_run=tomllib.loads(to_toml(config, data_source=prices.source, out_dir=str(run_dir) if run_dir else None)),
+        seconds=time.perf_counter() - started,
+    )
+    return Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
+                   strategy_result, test_predictions)
 
 
 def window_width(prices: PriceSeries, config: Config) -> int:
@@ -133,6 +195,17 @@ def window_width(prices: PriceSeries, config: Config) -> int:
     `max_splits` keeps. With expanding windows the run's own longest would make a split's
     arrays, and so the last bits of its numbers, depend on how many splits follow it."""
     return int(split_plan(len(prices), dataclasses.replace(config.splits, max_splits=None)).train_len.max())
+
+
+def _windows(experiment: Experiment, ids: np.ndarray):
+    config = experiment.config
+    return build_windows(experiment.prices.values, experiment.plan, ids, config.model.lookback,
+                         config.scaling.method, experiment.width, config.splits.step)
+
+
+def _window_bytes(experiment: Experiment) -> int:
+    """About the bytes one split's windows take while they are built (float64 samples)."""
+    return 8 * experiment.width * (experiment.config.model.lookback + 1) * 2
 
 
 def _check_tradable(prices: PriceSeries) -> None:
@@ -163,31 +236,24 @@ def _from_config(config: Config, build, *args):
         raise UserError(f"{config.path}: {exc}") from None
 
 
-def experiment_fingerprint(config: Config, prices: PriceSeries, baselines: list[str], devices: list) -> str:
-    """What determines every split's numbers: not the output folder, chunking, device count or
-    split count; but the platform and the LSTM loop's layout (its unroll), which round differently."""
-    parts = [repr(getattr(config, name)) for name in ("model", "train", "scaling")] + baselines
-    unroll, platform = _unroll(config, devices), devices[0].platform
-    if (platform, unroll) != ("cpu", 1):  # left out for CPU's layout, so run folders from before still resume
-        parts += [platform, str(unroll)]
-    splits = config.splits
-    parts.append(repr((splits.mode, splits.train, splits.val, splits.step, splits.gap, splits.refit_every)))
-    parts.append(config.data.target)
-    parts.append(rundir.FORMAT)
-    return rundir.fingerprint(*parts, prices.dates.tobytes(), prices.values.tobytes())
+def raw_outputs(result: ChunkResult, count: int) -> dict[str, np.ndarray]:
+    """The raw outputs (`wfbt.schema.RAW`) of a chunk's first `count` splits, as the store saves them."""
+    return {name: np.asarray(getattr(result, name))[:count] for name in RAW_NAMES
+            if getattr(result, name) is not None}
 
 
-def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer: Trainer, chunk: int, width: int,
-                   store: rundir.PartialStore, baselines: list[str], progress: ProgressFn | None) -> dict[str, Any]:
-    """Train the splits that have no saved result, chunk by chunk, saving each chunk."""
+def train_missing(experiment: Experiment, chunk: int, store: MemoryStore,
+                  progress: ProgressFn | None) -> Session:
+    """Train the splits the store has no result for, chunk by chunk, saving each chunk to it."""
+    config, plan, trainer = experiment.config, experiment.plan, experiment.trainer
     done = store.load(len(plan))
     done_ids = set() if done is None else set(done["split"].tolist())
     todo = np.array([s for s in range(len(plan)) if s not in done_ids], dtype=np.int64)
     total = len(plan)
-    if progress:
-        progress(total - len(todo), total)
     if len(todo) == 0:
-        return {"seconds": 0.0, "trained": 0, "chunk_size": 0, "first_chunk_seconds": 0.0, "compile_seconds": 0.0}
+        if progress:
+            progress(total, total, "training")
+        return Session()
     # with refit_every = k only every k-th split trains; its model also forecasts the k-1 after it
     to_train = np.unique(plan.refit_from[todo])
     followers = {int(r): np.flatnonzero((plan.refit_from == r) & (np.arange(len(plan)) != r)) for r in to_train}
@@ -196,67 +262,62 @@ def _train_missing(config: Config, prices: PriceSeries, plan: SplitPlan, trainer
     started = time.perf_counter()
     first_chunk_seconds, finished = 0.0, total - len(todo)
 
-    def prepare(first: int) -> tuple[np.ndarray, int, Any]:
+    def prepare_chunk(first: int) -> tuple[np.ndarray, Any]:
         ids = to_train[first : first + chunk]
-        padded = _pad(ids, chunk)  # one compiled shape for every chunk
-        windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,
-                                config.splits.step)
-        return ids, width, windows
+        return ids, _windows(experiment, _pad(ids, chunk))  # one compiled shape for every chunk
 
-    # while the device trains chunk i+1, the host evaluates and saves chunk i
+    # while the device trains chunk i+1, the host saves chunk i
     starts = list(range(0, len(to_train), chunk))
-    pending = prepare(starts[0])
-    running = trainer.start(pending[2])
+    if progress:
+        progress(finished, total, "compiling")
+    pending = prepare_chunk(starts[0])
+    running = trainer.start(pending[1])
+    if progress:
+        progress(finished, total, "training")
     for position in range(len(starts)):
-        ids, width, windows = pending
-        current = running
+        (ids, windows), current = pending, running
         if position + 1 < len(starts):
-            pending = prepare(starts[position + 1])
-            running = trainer.start(pending[2])
+            pending = prepare_chunk(starts[position + 1])
+            running = trainer.start(pending[1])
         result = trainer.collect(current, keep_params=refit)
-        padded = windows.split
-        evaluated = tables.evaluate_chunk(windows, result, prices.values, plan, len(ids), baselines)
+        raw = raw_outputs(result, len(ids))
         if refit:
             members = np.concatenate([followers[int(r)] for r in ids])
             if len(members):
-                evaluated = _concat(evaluated, _forecast_followers(
-                    trainer, result, padded, members, prices, plan, config, width, chunk, baselines))
-        store.save(evaluated)
+                follower = _forecast_followers(experiment, result, windows.split, members, chunk)
+                raw = {name: np.concatenate([raw[name], part]) for name, part in raw_outputs(follower, len(members)).items()}
+        store.save(raw)
         if position == 0:
             first_chunk_seconds = time.perf_counter() - started
-        finished += len(evaluated["split"]) - int(np.isin(evaluated["split"], list(done_ids)).sum())
+        finished += len(raw["split"]) - int(np.isin(raw["split"], list(done_ids)).sum())
         if progress:
-            progress(min(finished, total), total)
-    return {"seconds": time.perf_counter() - started, "trained": len(to_train), "chunk_size": chunk,
-            "first_chunk_seconds": first_chunk_seconds, "compile_seconds": trainer.compile_seconds - compiled_before}
+            progress(min(finished, total), total, "training")
+    session = Session(trained=len(to_train), seconds=time.perf_counter() - started,
+                      compile_seconds=trainer.compile_seconds - compiled_before,
+                      first_chunk_seconds=first_chunk_seconds, chunk_size=chunk)
+    store.log_session(session)
+    return session
 
 
-def _forecast_followers(trainer: Trainer, result, trained_ids: np.ndarray, members: np.ndarray,
-                        prices: PriceSeries, plan: SplitPlan, config: Config, width: int, chunk: int,
-                        baselines: list[str]) -> dict[str, np.ndarray]:
+def _forecast_followers(experiment: Experiment, result: ChunkResult, trained_ids: np.ndarray, members: np.ndarray,
+                        chunk: int) -> ChunkResult:
     """Splits between two refits: the latest trained model forecasts their validation windows."""
+    config, plan, trainer = experiment.config, experiment.plan, experiment.trainer
     # fixed for the run, so the predict program compiles once; never more than the run's splits
     size = chunk * min(config.splits.refit_every - 1, math.ceil(len(plan) / chunk))
     padded = _pad(members, size)
     source = np.searchsorted(trained_ids, plan.refit_from[padded])  # sorted; padding repeats the last
-    windows = build_windows(prices.values, plan, padded, config.model.lookback, config.scaling.method, width,
-                            config.splits.step)
+    windows = _windows(experiment, padded)
     params = jax.tree.map(lambda leaf: leaf[source], result.params)
-    follower_result = result.take(source, padded, trainer.predict(params, windows.x_val),
-                                  trainer.predict(params, windows.x_test))
-    return tables.evaluate_chunk(windows, follower_result, prices.values, plan, len(members), baselines)
+    return result.take(source, padded, trainer.predict(params, windows.x_val), trainer.predict(params, windows.x_test))
 
 
 def _pad(ids: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([ids, np.full(size - len(ids), ids[-1])])
 
 
-def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {key: np.concatenate([a[key], b[key]]) for key in a}
-
-
-def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, chunk: int, width: int,
-                        splits_table: pl.DataFrame, store: rundir.PartialStore | None = None) -> dict[str, Any]:
+def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.DataFrame,
+                        store: MemoryStore | None = None) -> dict[str, Any]:
     """Forecast the first date after the data: from the last window, and averaged over the last k.
 
     There is no validation window after the data, so these models train without early stopping
@@ -264,6 +325,7 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     run through the walk-forward program itself (epochs and patience are inputs), so nothing new
     is compiled.
     """
+    config, prices, trainer, width = experiment.config, experiment.prices, experiment.trainer, experiment.width
     k = min(config.evaluation.forecast_average, len(prices) - config.splits.train + 1)
     n, train = len(prices), config.splits.train
     stops = n - np.arange(k)
@@ -275,7 +337,7 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     if cached is not None and cached.get("key") == key:  # a rerun that trained nothing new: no need to retrain them
         return cached["forecast"]
     pad = _pad(np.arange(k), math.ceil(k / chunk) * chunk)  # whole chunks of the walk-forward shape
-    width = max(int((stops - starts).max()), width)  # the walk-forward shape, unless expanding outgrew it
+    width = max(width, int((stops - starts).max()))  # the walk-forward width, unless expanding outgrew it
     started = []
     for first in range(0, len(pad), chunk):
         part = pad[first:first + chunk]
@@ -298,25 +360,3 @@ def next_point_forecast(config: Config, prices: PriceSeries, trainer: Trainer, c
     if store is not None:
         store.write_json(NEXT_FORECAST, {"key": key, "forecast": forecast})
     return forecast
-
-
-def write_run(results: Results) -> None:
-    """Every file of the run directory, each written atomically."""
-    out = results.run_dir
-    config = results.config
-    # summary.json is what `report` reads: gone while the files change, written last, so a run
-    # killed halfway leaves no summary that disagrees with the CSVs beside it
-    (out / "summary.json").unlink(missing_ok=True)
-    rundir.write_csv_atomic(out / "splits.csv", results.splits)
-    rundir.write_csv_atomic(out / "predictions.csv", results.predictions)
-    rundir.write_csv_atomic(out / "curves.csv", results.curves)
-    rundir.write_csv_atomic(out / "test_predictions.csv", results.test_predictions)
-    if results.strategy is not None:
-        rundir.write_csv_atomic(out / "equity.csv", results.strategy.equity)
-        rundir.write_csv_atomic(out / "pnl_splits.csv", results.strategy.per_split)
-    else:  # an earlier run in this folder may have traded
-        for name in ("equity.csv", "pnl_splits.csv"):
-            (out / name).unlink(missing_ok=True)
-    rundir.write_text_atomic(out / "config.toml", to_toml(
-        config, data_source=results.prices.source, out_dir=str(out.resolve())))
-    rundir.write_json_atomic(out / "summary.json", results.summary)

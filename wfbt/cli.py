@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            return _run(args, console)
+            return _run(args, console, errors)
         if args.command == "report":
             from wfbt import report
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
+def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from wfbt import runtime
 
     runtime.configure_jax()
@@ -90,7 +90,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         overrides.append(f"splits.max_splits={args.max_splits}")
     config = load_config(args.config, overrides)
     with runtime.progress_bar(console, enabled=not args.quiet) as update:
-        results = api.run_experiment(config, out_dir=args.out, overwrite=args.overwrite, progress=update)
+        results = api.run_experiment(config, out_dir=api.run_directory(config, args.out), overwrite=args.overwrite,
+                                     progress=lambda done, total, phase: update(done, total), log=errors.print)
     report.print_summary(console, results.summary)
     console.print(f"results in [bold]{results.run_dir}[/]")
     return 0

@@ -61,6 +61,12 @@ class TrainConfig:
     patience: int = 5
     loss: Literal["mse", "gaussian_nll"] = "mse"
     seed: int = 0
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    weight_decay: float = 0.0  # decoupled weight decay (adamw, sgd)
+    clip_norm: float = 0.0  # clip gradients to this global norm; 0: no clipping
+    momentum: float = 0.0  # sgd only
+    schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over each split's updates
+    warmup_steps: int = 0  # linear learning-rate warm-up over this many updates
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class StrategyConfig:
     name: str = "long_short"
     cost_bps: float = 0.0
     slippage_bps: float = 0.0
+    periods_per_year: float | None = None  # None: inferred from the data's step
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -125,7 +132,7 @@ SECTIONS: dict[str, type] = {
     "engine": EngineConfig,
     "output": OutputConfig,
 }
-STRATEGY_OWN_KEYS = ("name", "cost_bps", "slippage_bps")
+STRATEGY_OWN_KEYS = ("name", "cost_bps", "slippage_bps", "periods_per_year")
 MAX_ROWS = 100_000_000  # rows, window lengths, steps, batch sizes: far beyond any price series
 MAX_BATCH = 100_000
 MAX_UNITS = 4_096  # LSTM and dense units
@@ -267,6 +274,14 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         (t.batch_size >= 1, "[train] batch_size", f"must be at least 1, got {t.batch_size}."),
         (t.learning_rate > 0, "[train] learning_rate", f"must be positive, got {t.learning_rate}."),
         (t.patience >= 0, "[train] patience", f"must be 0 (no early stopping) or more, got {t.patience}."),
+        (t.weight_decay >= 0, "[train] weight_decay", f"must be 0 or more, got {t.weight_decay}."),
+        (t.weight_decay == 0 or t.optimizer != "adam", "[train] weight_decay",
+         f"{t.weight_decay} needs a decoupled-decay optimizer: set [train] optimizer = \"adamw\" (or \"sgd\")."),
+        (t.clip_norm >= 0, "[train] clip_norm", f"must be 0 (no clipping) or more, got {t.clip_norm}."),
+        (0 <= t.momentum < 1, "[train] momentum", f"must lie in [0, 1), got {t.momentum}."),
+        (t.momentum == 0 or t.optimizer == "sgd", "[train] momentum",
+         f"{t.momentum} applies to optimizer = \"sgd\" only (Adam keeps its own moments)."),
+        (t.warmup_steps >= 0, "[train] warmup_steps", f"must be 0 or more, got {t.warmup_steps}."),
         (config.evaluation.forecast_average >= 1, "[evaluation] forecast_average",
          f"must be at least 1, got {config.evaluation.forecast_average}."),
         (config.engine.chunk_size >= 0, "[engine] chunk_size",
@@ -283,6 +298,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
               ("[model] hidden_size", m.hidden_size, MAX_UNITS), ("[model] dense_size", m.dense_size, MAX_UNITS),
               ("[model] num_layers", m.num_layers, MAX_LAYERS), ("[train] epochs", t.epochs, MAX_EPOCHS),
               ("[train] patience", t.patience, MAX_EPOCHS), ("[train] batch_size", t.batch_size, MAX_BATCH),
+              ("[train] warmup_steps", t.warmup_steps, MAX_ROWS),
               ("[evaluation] forecast_average", config.evaluation.forecast_average, MAX_ROWS),
               ("[engine] chunk_size", config.engine.chunk_size, MAX_ROWS),
               ("[engine] devices", config.engine.devices, MAX_ROWS), ("[engine] unroll", config.engine.unroll, MAX_ROWS)]
@@ -291,6 +307,9 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         for key in ("cost_bps", "slippage_bps"):
             value = getattr(config.strategy, key)
             rules.append((value >= 0, f"[strategy] {key}", f"must be 0 or more, got {value}."))
+        per_year = config.strategy.periods_per_year
+        rules.append((per_year is None or per_year > 0, "[strategy] periods_per_year",
+                      f"must be positive (e.g. 252 for daily, 52 for weekly data), got {per_year}."))
     if config.data.start and config.data.end:
         rules.append((config.data.start <= config.data.end, "[data] start",
                       f"{config.data.start} is after [data] end {config.data.end}."))

@@ -46,21 +46,26 @@ PREDICTION_COLUMNS = ("split", "date", "actual", "forecast", "last")
 EQUITY_COLUMNS = ("date", "position", "return", "strategy_equity", "buy_hold_equity")
 
 
-def stitch_one_step(predictions: pl.DataFrame) -> pl.DataFrame:
-    """One row per date, sorted: the forecast of the largest split whose validation window holds it.
+def one_forecast_per_date(forecasts: pl.DataFrame) -> pl.DataFrame:
+    """THE rule for "one forecast per date", shared by the P&L and both Diebold-Mariano tests.
 
-    Every split that validates on a date was trained on data before it, and the largest such
-    split saw the most recent past, so it is the walk-forward forecast for that date (with
-    step 1, the split whose validation window starts on the date). Rows whose forecast is
-    null/NaN/inf (a failed split) are dropped first, so an older valid model fills in; a date
-    with no valid forecast at all is left out. Columns: date, split, actual, forecast, last.
+    One row per date, sorted: the row of the largest split with a valid (finite) forecast for it.
+    Every split that forecasts a date was trained on data before it, and the largest such split
+    saw the most recent past, so it is the walk-forward forecast for that date. A failed split's
+    rows (NaN forecasts) are dropped first, so an older valid model fills in, with its own
+    baseline forecasts beside it; a date with no valid forecast at all is left out (the P&L is
+    flat on it). Every column of `forecasts` is kept.
     """
     return (
-        predictions.select("date", "split", "actual", "forecast", "last")
-        .filter(pl.col("forecast").is_finite())
+        forecasts.filter(pl.col("forecast").is_finite())
         .sort(["date", "split"])
         .unique(subset="date", keep="last", maintain_order=True)
     )
+
+
+def stitch_one_step(predictions: pl.DataFrame) -> pl.DataFrame:
+    """`one_forecast_per_date` of the forecasts, with columns date, split, actual, forecast, last."""
+    return one_forecast_per_date(predictions.select("date", "split", "actual", "forecast", "last"))
 
 
 @dataclass(frozen=True)

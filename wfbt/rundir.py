@@ -1,31 +1,22 @@
-"""The run directory: atomic writes, and per-chunk partial results so a long run can resume.
+"""The run directory: atomic writes, and the writer that persists a run's `Results`.
 
 Every file is written to a temporary name in the same folder and renamed into place, so a crash
-leaves either the old file or the new one, never half of one. Finished chunks of splits are kept
-in `partial/` as `.npz` files together with a fingerprint of what determines their numbers (data,
-splits, model, training, scaling); a rerun with the same fingerprint trains only what is missing.
+leaves either the old file or the new one, never half of one. Computing a run writes nothing
+(`wfbt.api.run_experiment`); `write_run` is the separate, thin step that persists it. Finished
+chunks, kept so a long run can resume, live in `partial/` (`wfbt.store`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-
-from wfbt.errors import UserError
-
-FORMAT = "partial-3"  # what a saved chunk holds; older run directories are refused, not misread
-PARTIAL = "partial"
-FINGERPRINT = "fingerprint.txt"
 
 
 def write_bytes_atomic(path: Path, payload: bytes) -> None:
@@ -35,11 +26,19 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
         with os.fdopen(handle, "wb") as out:
             out.write(payload)
             out.flush()
+            os.fchmod(out.fileno(), _default_mode())  # mkstemp's 0600 is not what a plain write makes
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _default_mode() -> int:
+    """The mode `open(path, "w")` would give a new file: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -64,65 +63,24 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def fingerprint(*parts: str | bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()
+def write_run(results: Any, out: Path, config_toml: str) -> None:
+    """Every file of a run directory from a run's `Results`, each written atomically.
 
-
-class PartialStore:
-    """Finished chunks of one experiment, keyed by split index."""
-
-    def __init__(self, run_dir: Path, print_: str, overwrite: bool = False):
-        self.folder = run_dir / PARTIAL
-        stamp = self.folder / FINGERPRINT
-        if self.folder.exists() and overwrite:
-            shutil.rmtree(self.folder)
-        if stamp.exists() and stamp.read_text().strip() != print_:
-            raise UserError(
-                f"{run_dir}: holds results of a different experiment (its data, splits, model, "
-                f"training, scaling or baselines differ, or it ran on another platform or LSTM loop "
-                f"layout, [engine] unroll). Use --out DIR for a new run directory, or --overwrite "
-                f"to replace it."
-            )
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(stamp, print_ + "\n")
-
-    def save(self, arrays: dict[str, np.ndarray]) -> None:
-        splits = arrays["split"]
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        write_bytes_atomic(self.folder / f"chunk-{splits.min():06d}-{splits.max():06d}.npz", buffer.getvalue())
-
-    def write_json(self, name: str, payload: Any) -> None:
-        write_json_atomic(self.folder / name, payload)
-
-    def read_json(self, name: str) -> Any:
-        """A JSON file saved beside the chunks, or None if it is missing or unreadable."""
-        try:
-            return json.loads((self.folder / name).read_text())
-        except (OSError, ValueError):
-            return None
-
-    def load(self, splits: int | None = None) -> dict[str, np.ndarray] | None:
-        """The saved per-split arrays of splits 0 .. `splits` - 1 (all if None), concatenated and
-        sorted by split, or None. A run with fewer splits than the folder holds reads only its own."""
-        chunks = []
-        for file in sorted(self.folder.glob("chunk-*.npz")):
-            try:  # our own handle: np.load leaves its file open when the zip is broken
-                with open(file, "rb") as handle, np.load(handle) as data:
-                    chunks.append({k: data[k] for k in data.files})
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # unreadable: retrain those splits
-                file.unlink(missing_ok=True)
-        if not chunks:
-            return None
-        keys = set.intersection(*(set(c) for c in chunks))
-        merged = {k: np.concatenate([c[k] for c in chunks]) for k in keys}
-        _, first = np.unique(merged["split"], return_index=True)
-        if splits is not None:
-            first = first[merged["split"][first] < splits]
-            if not len(first):
-                return None
-        return {k: v[first] for k, v in merged.items()}
+    `config_toml` is the config as run (`wfbt.config.to_toml`), so `wfbt run OUT/config.toml`
+    reproduces the run."""
+    out.mkdir(parents=True, exist_ok=True)
+    # summary.json is what `report` reads: gone while the files change, written last, so a run
+    # killed halfway leaves no summary that disagrees with the CSVs beside it
+    (out / "summary.json").unlink(missing_ok=True)
+    write_csv_atomic(out / "splits.csv", results.splits)
+    write_csv_atomic(out / "predictions.csv", results.predictions)
+    write_csv_atomic(out / "curves.csv", results.curves)
+    write_csv_atomic(out / "test_predictions.csv", results.test_predictions)
+    if results.strategy is not None:
+        write_csv_atomic(out / "equity.csv", results.strategy.equity)
+        write_csv_atomic(out / "pnl_splits.csv", results.strategy.per_split)
+    else:  # an earlier run in this folder may have traded
+        for name in ("equity.csv", "pnl_splits.csv"):
+            (out / name).unlink(missing_ok=True)
+    write_text_atomic(out / "config.toml", config_toml)
+    write_json_atomic(out / "summary.json", results.summary)

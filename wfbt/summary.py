@@ -5,6 +5,7 @@ Pure functions of the run's tables; `report.py` renders the result and computes 
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from importlib import metadata
 from typing import Any
@@ -16,7 +17,10 @@ from wfbt.config import Config
 from wfbt.data import PriceSeries
 from wfbt.evaluation import describe, dm_test, interval_coverage, share_better
 from wfbt.metrics import PRICE, SCALED, price_metrics, regression_metrics
+from wfbt.pnl import StrategyResult, one_forecast_per_date
 from wfbt.splits import SplitPlan
+from wfbt.store import Session
+from wfbt.strategy import Strategy, parameter_values
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "polars", "rich")
 COMPARED = ("val_rmse_price", "val_mae_price", "val_r2", "val_dir_acc")
@@ -24,26 +28,37 @@ COMPARED = ("val_rmse_price", "val_mae_price", "val_r2", "val_dir_acc")
 
 def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits: pl.DataFrame,
                 predictions: pl.DataFrame, test_predictions: pl.DataFrame, curves: pl.DataFrame,
-                baselines: list[str], device: dict[str, Any], trained: dict[str, Any],
-                seconds: float) -> dict[str, Any]:
-    train_seconds = trained["seconds"]
+                baselines: list[str], device: dict[str, Any], session: Session, sessions: list[Session],
+                stages: dict[str, float], strategy: Strategy | None, strategy_result: StrategyResult | None,
+                next_forecast: dict[str, Any] | None, as_run: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The whole summary.json, built here and nowhere else.
+
+    Training figures (seconds, compile, splits per second) add up every session that trained the
+    saved splits, so a rerun that trains nothing keeps the original figures; `seconds.total`
+    and `splits.trained_now` are this run's."""
+    trained = [s for s in sessions if s.trained]
+    train_seconds = sum(s.seconds for s in trained)
+    compile_seconds = sum(s.compile_seconds for s in trained)
+    splits_trained = sum(s.trained for s in trained)
     summary = {
-        "config": {"file": str(config.path)},
+        "config": {"file": str(config.path), "as_run": as_run},
         "data": {"source": prices.source, "target": prices.target, "rows": len(prices),
                  "first_date": str(prices.date_text(0)), "last_date": str(prices.date_text(len(prices) - 1))},
-        "splits": {"count": len(plan), "trained_now": trained["trained"],
+        "splits": {"count": len(plan), "trained_now": session.trained,
                    "failed": int((splits["status"] == "failed").sum()), "mode": config.splits.mode,
                    "train": config.splits.train, "val": config.splits.val, "step": config.splits.step,
                    "gap": config.splits.gap, "refit_every": config.splits.refit_every},
         "model": {"name": config.model.name, "loss": config.train.loss, "epochs": config.train.epochs},
         "device": device,
         "versions": {name: _version(name) for name in LIBRARIES},
-        "seconds": {"total": seconds, "training": train_seconds, "first_chunk": trained["first_chunk_seconds"],
-                    "compile": trained["compile_seconds"]},
-        "chunk_size": trained["chunk_size"],
+        "seconds": {"total": seconds, "training": train_seconds,
+                    "first_chunk": trained[0].first_chunk_seconds if trained else 0.0,
+                    "compile": compile_seconds, **stages},
+        "training_sessions": [dataclasses.asdict(s) for s in trained],
+        "chunk_size": trained[-1].chunk_size if trained else 0,
         # trained splits per second of training, compilation excluded (it is reported on its own)
-        "splits_per_second": (trained["trained"] / (train_seconds - trained["compile_seconds"])
-                              if train_seconds > trained["compile_seconds"] else None),
+        "splits_per_second": (splits_trained / (train_seconds - compile_seconds)
+                              if train_seconds > compile_seconds else None),
         "describe": {
             "train": {m: describe(splits[f"train_{m}"].to_numpy()) for m in SCALED},
             "val": {m: describe(splits[f"val_{m}"].to_numpy()) for m in SCALED + PRICE + ("dir_acc",)},
@@ -56,6 +71,14 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
     summary["dm_test_after_validation"] = after_validation_dm(test_predictions, baselines)
     if "forecast_std" in predictions.columns:
         summary["coverage"] = coverage(predictions)
+    if next_forecast is not None:
+        summary["next_forecast"] = next_forecast
+    if strategy is not None and strategy_result is not None:
+        summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
+                               "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,
+                               "figures": strategy_result.figures, "buy_hold": strategy_result.buy_hold,
+                               "periods_per_year": strategy_result.periods_per_year,
+                               "periods_per_year_source": strategy_result.periods_per_year_source}
     return summary
 
 
@@ -91,18 +114,18 @@ def comparison(splits: pl.DataFrame, predictions: pl.DataFrame, baselines: list[
 
 
 def after_validation_dm(test_predictions: pl.DataFrame, baselines: list[str]) -> dict[str, Any]:
-    """DM tests on the forecasts of the points after each validation window (one per date, the
-    latest split's): no early-stopping choice saw them, unlike the validation forecasts."""
-    stitched = test_predictions.sort("date", "split").unique("date", keep="last", maintain_order=True)
+    """DM tests on the forecasts of the points after each validation window (one per date by
+    `one_forecast_per_date`): no early-stopping choice saw them, unlike the validation forecasts."""
+    stitched = one_forecast_per_date(test_predictions)
     actual = stitched["actual"].to_numpy()
     return {name: dm_test(actual, stitched["forecast"].to_numpy(), stitched[f"{name}_forecast"].to_numpy())
             for name in baselines}
 
 
 def one_step_series(predictions: pl.DataFrame) -> pl.DataFrame:
-    """For each date, the forecasts of the split whose validation window starts on that date."""
-    first = predictions.group_by("split", maintain_order=True).first()
-    return first.sort("date").unique("date", keep="last", maintain_order=True)
+    """The one-step-ahead validation forecasts (each split's first validation point), one per date
+    by `one_forecast_per_date`."""
+    return one_forecast_per_date(predictions.group_by("split", maintain_order=True).first())
 
 
 def curve_bands(curves: pl.DataFrame) -> dict[str, list[float]]:

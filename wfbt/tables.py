@@ -1,18 +1,20 @@
-"""From engine output to the run's tables: per-split metrics, predictions, curves, summary.
+"""From raw training outputs to the run's tables: per-split metrics, predictions, curves.
 
-`evaluate_chunk` runs right after a chunk trains and keeps only per-split arrays (what the
-partial store saves); the table functions below turn all of them into the contract's CSVs.
+The store keeps raw outputs only (`wfbt.schema.RAW`); `evaluate` recomputes every metric and
+every baseline from them and the data each time tables are made, block by block, so a metric or
+baseline added later appears in a resumed run without retraining anything. The table functions
+turn the evaluated arrays into the CSVs whose columns `wfbt.schema` declares.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from wfbt import scaling
+from wfbt import schema, scaling
 from wfbt.data import PriceSeries
 from wfbt.engine import ChunkResult
 from wfbt.baselines import BASELINES, baseline_forecasts
@@ -23,9 +25,25 @@ from wfbt.splits import SplitPlan
 
 METRIC_COLUMNS = ([f"train_{m}" for m in SCALED] + [f"val_{m}" for m in SCALED]
                   + ["val_mse_price", "val_rmse_price", "val_mae_price", "val_mape"])
-MODEL_EXTRA_COLUMNS = ["val_dir_acc", "val_up_precision", "val_up_recall", "val_up_f1"]
-BASELINE_COLUMNS = ["val_mse", "val_rmse_price", "val_mae_price", "val_dir_acc", "val_r2"]
 BASELINE_INPUTS = ("train_series", "train_len", "x_train", "y_train", "n_train", "x_val", "y_val")
+BLOCK_BYTES = 64 * 2**20  # windows rebuilt per evaluation block: memory stays flat for long windows
+
+
+def evaluate(raw: dict[str, np.ndarray], windows_for: Callable[[np.ndarray], WindowArrays], values: np.ndarray,
+             plan: SplitPlan, baselines: Sequence[str], window_bytes: int) -> dict[str, np.ndarray]:
+    """Every per-split metric and price-unit forecast, from the saved raw outputs.
+
+    `windows_for(splits)` rebuilds the splits' scaled windows (a pure function of the data and the
+    config: the very arrays they trained on); `window_bytes` is about what one split's windows take,
+    to size the blocks."""
+    splits = raw["split"]
+    block = max(1, BLOCK_BYTES // max(window_bytes, 1))
+    parts = []
+    for first in range(0, len(splits), block):
+        rows = slice(first, first + block)
+        result = ChunkResult(**{name: raw[name][rows] if name in raw else None for name in schema.RAW_NAMES})
+        parts.append(evaluate_chunk(windows_for(splits[rows]), result, values, plan, len(result.split), baselines))
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarray, plan: SplitPlan,
@@ -87,7 +105,8 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     return out
 
 
-def splits_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries) -> pl.DataFrame:
+def splits_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries,
+                 baselines: Sequence[str]) -> pl.DataFrame:
     s = per_split["split"]
     columns: dict[str, Any] = {
         "split": s,
@@ -99,18 +118,17 @@ def splits_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: Pric
         "best_epoch": per_split["best_epoch"],
         "status": np.where(per_split["failed"], "failed", "ok"),
     }
-    columns.update({name: per_split[name] for name in METRIC_COLUMNS + MODEL_EXTRA_COLUMNS})
-    for name in baseline_names(per_split):
-        columns.update({f"{name}_{c}": per_split[f"{name}_{c}"] for c in BASELINE_COLUMNS})
-    return pl.DataFrame(columns)
+    names = schema.column_names(schema.SPLITS, table_baselines(baselines))
+    return pl.DataFrame({name: columns[name] if name in columns else per_split[name] for name in names})
 
 
-def baseline_names(per_split: dict[str, np.ndarray]) -> list[str]:
-    """The baselines present in saved per-split results, in registry order."""
-    return [name for name in BASELINES if f"{name}_forecast" in per_split]
+def table_baselines(baselines: Sequence[str]) -> list[str]:
+    """The baselines of a run in the tables' order: the registry's."""
+    return [name for name in BASELINES if name in baselines]
 
 
-def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries) -> pl.DataFrame:
+def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries,
+                      baselines: Sequence[str]) -> pl.DataFrame:
     s = per_split["split"]
     n_val = per_split["val_actual"].shape[1]
     rows = plan.val_start[s, None] + np.arange(n_val)
@@ -123,12 +141,14 @@ def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices:
     }
     if "val_std" in per_split:
         columns["forecast_std"] = per_split["val_std"].ravel()
-    for name in baseline_names(per_split):
+    for name in table_baselines(baselines):
         columns[f"{name}_forecast"] = per_split[f"{name}_forecast"].ravel()
-    return pl.DataFrame(columns)
+    names = schema.column_names(schema.PREDICTIONS, table_baselines(baselines), variance="val_std" in per_split)
+    return pl.DataFrame({name: columns[name] for name in names})
 
 
-def test_predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries) -> pl.DataFrame:
+def test_predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries,
+                           baselines: Sequence[str]) -> pl.DataFrame:
     """Forecasts of the points after each validation window (`test_predictions.csv`, the P&L's input).
 
     The model of split s was trained on its training window and early-stopped on its validation
@@ -138,15 +158,17 @@ def test_predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, pr
     width = per_split["test_forecast"].shape[1]
     rows = plan.val_stop[s, None] + np.arange(width)
     inside = (rows < len(prices)).ravel()
-    return pl.DataFrame({
+    columns = {
         "split": np.repeat(s, width)[inside],
         "date": prices.date_text(rows.ravel()[inside]),
         "actual": per_split["test_actual"].ravel()[inside],
         "forecast": per_split["test_forecast"].ravel()[inside],
         "last": per_split["test_last"].ravel()[inside],
         **{f"{name}_forecast": per_split[f"{name}_test_forecast"].ravel()[inside]
-           for name in baseline_names(per_split)},
-    })
+           for name in table_baselines(baselines)},
+    }
+    return pl.DataFrame({name: columns[name] for name in schema.column_names(schema.TEST_PREDICTIONS,
+                                                                             table_baselines(baselines))})
 
 
 def curves_table(per_split: dict[str, np.ndarray]) -> pl.DataFrame:
