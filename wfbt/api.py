@@ -138,7 +138,7 @@ def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:
 def _open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStore:
     prices, config = experiment.prices, experiment.config
     # the platform and the LSTM loop's layout round differently: part of what a chunk's numbers depend on
-    resolved = {"engine.unroll": _unroll(config, experiment.devices), "engine.platform": experiment.devices[0].platform}
+    resolved = {"layout.unroll": _unroll(config, experiment.devices), "layout.platform": experiment.devices[0].platform}
     current = identity(config, prices.dates, prices.values, resolved)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     config = load_config(args.config, overrides)
     with runtime.progress_bar(console, enabled=not args.quiet) as update:
         results = api.run_experiment(config, out_dir=api.run_directory(config, args.out), overwrite=args.overwrite,
-                                     progress=lambda done, total, phase: update(done, total), log=errors.print)
+                                     progress=lambda done, total, phase: update(done, total),
+                                     log=lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True))
     report.print_summary(console, results.summary)
     console.print(f"results in [bold]{results.run_dir}[/]")
     return 0
