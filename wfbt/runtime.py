@@ -64,20 +64,24 @@ def progress_bar(console: Console, enabled: bool = True, display: Console | None
         _RateColumn(), TextColumn("•"), TimeElapsedColumn(), TextColumn("elapsed •"), _TimeLeftColumn(),
         console=display or Console(stderr=True), transient=False, get_time=clock,
     )
-    with progress:
-        task = progress.add_task("train", total=None, phase="starting", rate=None, updated=clock())
-        since: list[tuple[float, int]] = []  # (time, done) at the first training update
+    task = progress.add_task("train", total=None, phase="", rate=None, updated=clock())
+    since: list[tuple[float, int]] = []  # (time, done) at the first training update
 
-        def update(done: int, total: int, phase: str = "training") -> None:
-            now = clock()
-            if phase == "training" and not since:
-                since.append((now, done))
-            rate = None
-            if since and done > since[0][1] and now > since[0][0]:
-                rate = (done - since[0][1]) / (now - since[0][0])
-            progress.update(task, completed=done, total=total, phase=phase, rate=rate, updated=now)
+    def update(done: int, total: int, phase: str = "training") -> None:
+        now = clock()
+        if not progress.live.is_started:  # shown from the first update: a bad config prints no bar
+            progress.start()
+        if phase == "training" and not since:
+            since.append((now, done))
+        rate = None
+        if since and done > since[0][1] and now > since[0][0]:
+            rate = (done - since[0][1]) / (now - since[0][0])
+        progress.update(task, completed=done, total=total, phase=phase, rate=rate, updated=now)
 
+    try:
         yield update
+    finally:
+        progress.stop()
 
 
 class _RateColumn(ProgressColumn):
