@@ -95,17 +95,17 @@ def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int,
         keep &= dates >= np.datetime64(config.start)
     if config.end is not None:
         keep &= dates < np.datetime64(config.end + dt.timedelta(days=1))
+    if is_sample and len(dates) < min_rows:  # no dates can help: say what the ticker holds
+        raise UserError(
+            f"{label}: the sample ticker {config.source[len(SAMPLE_PREFIX):]} has {len(dates)} rows "
+            f"({_day(dates, 0)} .. {_day(dates, -1)}), but one split needs at least {min_rows} rows "
+            f"([splits] train + gap + val). Use a longer sample (`wfbt list` shows them) or smaller windows."
+        )
     if keep.sum() < min_rows:
         window = f" between {config.start or 'the start'} and {config.end or 'the end'}"
-        held = f"{int(keep.sum())} rows{window if (config.start or config.end) else ''}"
-        if is_sample:  # name what the ticker holds in all: a short sample is not fixed by dates
-            held = (f"the sample ticker {config.source[len(SAMPLE_PREFIX):]} has {len(dates)} rows "
-                    f"({_day(dates, 0)} .. {_day(dates, -1)})"
-                    + (f", {held}" if (config.start or config.end) else ""))
         raise UserError(
-            f"{label}: {held}, but one split needs at least {min_rows} rows ([splits] train + gap + val). "
-            f"Use {'a longer sample (`wfbt list` shows their rows)' if is_sample else 'more data'} "
-            f"or smaller windows."
+            f"{label}: {int(keep.sum())} rows{window if (config.start or config.end) else ''}, but one split "
+            f"needs at least {min_rows} ([splits] train + gap + val). Use more data or smaller windows."
         )
     return PriceSeries(dates=dates[keep], values=values[keep], target=config.target, source=source)
 
