@@ -81,7 +81,8 @@ def progress_bar(console: Console, enabled: bool = True, display: Console | None
     try:
         yield update
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()
 
 
 class _RateColumn(ProgressColumn):
