@@ -23,7 +23,7 @@ EXIT_USER_ERROR = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a CLI whose reader went away
 
 PATH_RULES = (
-    "Paths: a relative [data] source is looked up next to CONFIG first, then in the working "
+    "Paths: a relative [data] source or strategy file is looked up next to CONFIG first, then in the working "
     "directory; the run directory (--out, [output] dir, or runs/<config name>) is relative to the "
     "working directory."
 )
@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an experiment (resumes an interrupted one)",
                               description="Run an experiment; an interrupted one resumes from its saved chunks.",
                               epilog=PATH_RULES)
-    run.add_argument("config", help="experiment TOML file")
-    run.add_argument("--out", help="run directory, relative to the working directory "
+    run.add_argument("config", metavar="CONFIG", help="experiment TOML file")
+    run.add_argument("--out", metavar="DIR", help="run directory, relative to the working directory "
                                    "(default: [output] dir, or runs/<config name>)")
     run.add_argument("--max-splits", type=_at_least_one, metavar="N", help="train only the first N splits")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -66,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print only summary.json (no progress, no tables)")
 
     report = commands.add_parser("report", help="print the summary of a finished run again")
-    report.add_argument("run_dir")
+    report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--json", action="store_true", help="print summary.json instead of the tables")
     compare = commands.add_parser("compare", help="put several runs side by side")
-    compare.add_argument("run_dirs", nargs="+")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     commands.add_parser("list", help="list models, strategies, baselines and sample data")
     return parser
 

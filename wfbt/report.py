@@ -141,8 +141,8 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
         show(lambda: baseline_tests_table(summary), lambda: baseline_tests_table(summary, short=True),
              lambda: baseline_tests_stacked(summary))
     if "coverage" in summary:
-        console.print("Gaussian interval coverage on validation points: "
-                      + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items()))
+        console.print(Text("Gaussian interval coverage on validation points: "
+                           + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items())))
     if "strategy" in summary:
         console.print(strategy_note(summary["strategy"]))
         console.print(strategy_table(summary["strategy"]))
