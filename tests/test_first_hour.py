@@ -119,7 +119,9 @@ def test_the_wider_console_gets_the_wider_tables(tiny_run):
 
 def test_the_strategy_note_says_how_returns_were_annualised(tiny_run):
     summary = copy.deepcopy(tiny_run.summary)
-    assert "annualised with" not in _render(summary, 80)  # an older summary: nothing claimed
+    for key in ("periods_per_year", "periods_per_year_source"):  # as an older summary.json
+        summary["strategy"].pop(key, None)
+    assert "annualised with" not in _render(summary, 80)  # nothing claimed
     summary["strategy"]["periods_per_year"] = 52
     summary["strategy"]["periods_per_year_source"] = "inferred from the data's weekly step"
     assert "annualised with 52 periods per year (inferred from the data's weekly step)" in " ".join(
@@ -192,9 +194,15 @@ def test_list_shows_sample_tickers_with_rows_and_which_are_too_short(capsys):
 
 @pytest.mark.xfail(strict=False, reason="needs available_strategies(search_dirs)")
 def test_list_shows_file_plugins_under_the_working_directory(capsys, monkeypatch):
+    from wfbt.cli import _list
+
     monkeypatch.chdir(REPO)
     assert main(["list"]) == 0
     assert "strategies/momentum_filter.py:MomentumFilter" in capsys.readouterr().out
+    narrow = Console(width=80, record=True)
+    _list(narrow)  # long plugin names are never cut to "strategies/mom…"
+    listed = narrow.export_text()
+    assert "strategies/momentum_filter.py:MomentumFilter" in listed and "…" not in listed
 
 
 # ---------------------------------------------------------------- 14, 15, 16: version, help, flags

@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from wfbt import __version__
@@ -167,12 +169,11 @@ def _print_json(path: Path) -> None:
 
 
 def _list(console: Console) -> int:
-    from rich.table import Table
-
     from wfbt.baselines import BASELINES
     from wfbt.config import SplitsConfig
     from wfbt.data import sample_tickers
     from wfbt.models import MODELS
+    from wfbt.report import fitting
     from wfbt.strategy import available_strategies
 
     models = Table(title=escape("Models ([model] name)"), title_justify="left")
@@ -186,19 +187,13 @@ def _list(console: Console) -> int:
         infos = available_strategies(search_dirs=[Path.cwd()])
     except TypeError:  # TODO(merge): drop once available_strategies(search_dirs=...) is on main
         infos = available_strategies()
-    strategies = Table(title=escape("Strategies ([strategy] name; or a file: strategies/x.py:Class)"),
-                       title_justify="left")
-    for column in ("name", "source", "parameters", "description"):
-        strategies.add_column(column, style="bold" if column == "name" else None)
-    for info in infos:
-        params = ", ".join(f"{p.name}: {p.type.__name__} = {p.default!r}" for p in info.parameters) or "-"
-        strategies.add_row(Text(info.name), Text(info.source), Text(params), Text(info.summary))
-    console.print(strategies)
+    console.print(Text("Strategies ([strategy] name; or a file: strategies/x.py:Class)", style="italic"))
+    console.print(fitting(console, lambda: _strategies_table(infos), lambda: _strategies_stacked(infos)))
     console.print(Text("Baselines ([evaluation] baselines): " + ", ".join(BASELINES)))
 
     defaults = SplitsConfig()
     needed = defaults.train + defaults.gap + defaults.val
-    samples = Table(title=escape('Sample data ([data] source = "sample:<TICKER>"; tickers are case-sensitive)'),
+    samples = Table(title=escape('Sample data ([data] source = "sample:<TICKER>", case-sensitive)'),
                     title_justify="left")
     for column in ("source", "rows", "first date", "last date", f"default split ({needed} rows)"):
         samples.add_column(column, justify="right" if column == "rows" else "left")
@@ -208,6 +203,32 @@ def _list(console: Console) -> int:
                         Text(ticker.last_date), Text(fits))
     console.print(samples)
     return 0
+
+
+def _parameters(info) -> str:
+    return ", ".join(f"{p.name}: {p.type.__name__} = {p.default!r}" for p in info.parameters) or "-"
+
+
+def _strategies_table(infos: list) -> Table:
+    """For wide terminals; parameters and description wrap within bounds, so its width is known."""
+    table = Table()
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("parameters", max_width=30)
+    table.add_column("description", max_width=40)
+    for info in infos:
+        table.add_row(Text(info.name), Text(info.source), Text(_parameters(info)), Text(info.summary))
+    return table
+
+
+def _strategies_stacked(infos: list) -> Group:
+    """For narrow terminals: each strategy's name on a line of its own (never cut), details below."""
+    lines = []
+    for info in infos:
+        lines.append(Text.assemble((info.name, "bold"), f"  ({info.source})"))
+        lines.append(Padding(Text(info.summary), (0, 0, 0, 4)))
+        lines.append(Padding(Text(f"parameters: {_parameters(info)}"), (0, 0, 0, 4)))
+    return Group(*lines)
 
 
 def _first_line(text: str | None) -> str:

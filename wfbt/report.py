@@ -48,7 +48,7 @@ def _titled(title: str) -> Table:
     return Table(title=Text(title), title_justify="left")
 
 
-def _fitting(console: Console, *layouts: Callable[[], RenderableType]) -> RenderableType:
+def fitting(console: Console, *layouts: Callable[[], RenderableType]) -> RenderableType:
     """The first layout whose natural width fits the console; the last one otherwise."""
     unbounded = console.options.update_width(100_000)  # measured as if the console were endless
     for build in layouts[:-1]:
@@ -121,7 +121,7 @@ COMPARED_TITLES = {
 
 def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     def show(*layouts: Callable[[], RenderableType]) -> None:
-        console.print(_fitting(console, *layouts))
+        console.print(fitting(console, *layouts))
 
     show(lambda: facts_table(summary))
     show(lambda: pooled_table(summary["pooled"]), lambda: pooled_column(summary["pooled"]))
