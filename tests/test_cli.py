@@ -17,7 +17,7 @@ SPLIT_COLUMNS = ["split", "train_start", "train_end", "val_start", "val_end", "e
 def test_smoke_run_writes_the_run_directory_and_resumes(tmp_path, tiny_data, capsys):
     config = write_config(tmp_path, tiny_data)
     out = tmp_path / "run"
-    assert main(["run", str(config), "--out", str(out), "--quiet", "--max-splits", "4"]) == 0
+    assert main(["run", str(config), "--out", str(out), "--max-splits", "4"]) == 0  # not --quiet: the tables
     printed = capsys.readouterr().out
     assert "Per-split validation metrics" in printed
     splits = pl.read_csv(out / "splits.csv")

@@ -2,12 +2,15 @@
 
 Sources: `sample:<TICKER>` reads the daily prices that ship with the `bokeh-sampledata` package
 (so the default experiment needs no network), or a path to a `.csv` / `.parquet` file with a
-date column and numeric columns.
+date column and numeric columns. A CSV may separate fields with `,` `;` tab or `|` (read from its
+header line unless given) and may write decimals with a comma (`decimal=","`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -68,41 +71,77 @@ def date_labels(dates: np.ndarray) -> np.ndarray | str:
     return np.datetime_as_string(dates, unit=unit)
 
 
-def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int) -> PriceSeries:
-    """Load, check and filter the configured series; `min_rows` is what one split needs."""
-    if config.source.startswith(SAMPLE_PREFIX):
+def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int,
+                separator: str | None = None, decimal: str = ".") -> PriceSeries:
+    """Load, check and filter the configured series; `min_rows` is what one split needs.
+
+    `separator` and `decimal` apply to CSV files: a separator of None is read from the header line.
+    """
+    is_sample = config.source.startswith(SAMPLE_PREFIX)
+    if is_sample:
         frame, source, label = _read_sample(config.source[len(SAMPLE_PREFIX):]), config.source, config.source
         date_column = "Date"
     else:
         path = _resolve(config.source, base_dirs)
-        frame, source, label = _read_file(path), str(path), str(path)
+        frame, source, label = _read_file(path, separator, decimal), str(path), str(path)
         date_column = config.date_column
     if frame.height == 0:
         raise UserError(f"{label}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
     dates = _parse_dates(frame, date_column, label)
-    values = _target_values(frame, config.target, label, dates)
+    values = _target_values(frame, config.target, label, dates, decimal)
     _check_order(dates, label)
     keep = np.ones(len(dates), dtype=bool)
     if config.start is not None:
         keep &= dates >= np.datetime64(config.start)
     if config.end is not None:
         keep &= dates < np.datetime64(config.end + dt.timedelta(days=1))
-    dates, values = dates[keep], values[keep]
-    if len(values) < min_rows:
+    if is_sample and len(dates) < min_rows:  # no dates can help: say what the ticker holds
+        raise UserError(
+            f"{label}: the sample ticker {config.source[len(SAMPLE_PREFIX):]} has {len(dates)} rows "
+            f"({_day(dates, 0)} .. {_day(dates, -1)}), but one split needs at least {min_rows} rows "
+            f"([splits] train + gap + val). Use a longer sample (`wfbt list` shows them) or smaller windows."
+        )
+    if keep.sum() < min_rows:
         window = f" between {config.start or 'the start'} and {config.end or 'the end'}"
         raise UserError(
-            f"{label}: {len(values)} rows{window if (config.start or config.end) else ''}, but one split "
+            f"{label}: {int(keep.sum())} rows{window if (config.start or config.end) else ''}, but one split "
             f"needs at least {min_rows} ([splits] train + gap + val). Use more data or smaller windows."
         )
-    return PriceSeries(dates=dates, values=values, target=config.target, source=source)
+    return PriceSeries(dates=dates[keep], values=values[keep], target=config.target, source=source)
 
 
 def sample_path() -> Path:
     return Path(str(resources.files("bokeh_sampledata") / "_data" / "stocks.csv.gz"))
 
 
+@dataclass(frozen=True)
+class SampleTicker:
+    """One ticker of the embedded sample data, as `wfbt list` shows it."""
+
+    name: str
+    rows: int
+    first_date: str
+    last_date: str
+
+
+def sample_tickers() -> list[SampleTicker]:
+    """Every sample ticker with its row count and date span, by name."""
+    spans = (
+        _read_samples()
+        .group_by("Ticker")
+        .agg(pl.len().alias("rows"), pl.col("Date").min().alias("first"), pl.col("Date").max().alias("last"))
+        .sort("Ticker")
+    )
+    return [SampleTicker(row["Ticker"], row["rows"], str(row["first"]), str(row["last"]))
+            for row in spans.iter_rows(named=True)]
+
+
+def _read_samples() -> pl.DataFrame:
+    return pl.read_csv(sample_path(), try_parse_dates=True, glob=False)
+
+
 def _read_sample(ticker: str) -> pl.DataFrame:
-    stocks = pl.read_csv(sample_path(), try_parse_dates=True)
+    stocks = _read_samples()
     tickers = stocks.get_column("Ticker").unique().sort().to_list()
     if ticker not in tickers:
         raise UserError(
@@ -122,17 +161,61 @@ def _resolve(source: str, base_dirs: tuple[Path, ...]) -> Path:
     raise UserError(f"[data] source: file '{source}' not found (looked in {looked}).")
 
 
-def _read_file(path: Path) -> pl.DataFrame:
+SEPARATORS = (",", ";", "\t", "|")
+DECIMALS = (".", ",")
+
+
+def _read_file(path: Path, separator: str | None = None, decimal: str = ".") -> pl.DataFrame:
+    """Read a user's file. `glob=False`: a name like `prices [v1]*.csv` is a name, not a pattern."""
     suffixes = "".join(path.suffixes[-2:]).lower()
+    is_csv = suffixes.endswith((".csv", ".csv.gz"))
+    if is_csv:
+        separator = _csv_separator(path, separator, decimal)
     try:
-        if suffixes.endswith((".csv", ".csv.gz")):
-            return pl.read_csv(path, infer_schema_length=None)
+        if is_csv:
+            return pl.read_csv(path, infer_schema_length=None, separator=separator,
+                               decimal_comma=decimal == ",", glob=False)
         if suffixes.endswith(".parquet"):
-            return pl.read_parquet(path)
+            return pl.read_parquet(path, glob=False)
     except Exception as exc:  # Polars raises many kinds; all mean "cannot read this file"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path}: cannot read the file: {first_line}") from None
     raise UserError(f"{path}: unsupported file type; use a .csv, .csv.gz or .parquet file.")
+
+
+def _csv_separator(path: Path, separator: str | None, decimal: str) -> str:
+    """The given separator, checked, or the one the header line uses most (`,` if none)."""
+    if decimal not in DECIMALS:
+        raise UserError(f"[data] decimal must be one of {known(DECIMALS)}, got {decimal!r}.")
+    if separator is None:
+        separator = sniff_separator(_header_line(path))
+    elif separator not in SEPARATORS:
+        raise UserError(f"[data] separator must be one of {known(SEPARATORS)}, got {separator!r}.")
+    if separator == decimal:
+        raise UserError(
+            f"{path}: fields are separated by '{separator}', so decimals cannot be written with "
+            f"'{decimal}' too; set [data] separator (e.g. \";\") or [data] decimal."
+        )
+    return separator
+
+
+def sniff_separator(header: str) -> str:
+    """The separator a CSV header line uses: the candidate it holds most often, `,` by default.
+
+    A header holds names, not numbers, so decimal commas cannot fool it.
+    """
+    counts = {candidate: header.count(candidate) for candidate in SEPARATORS}
+    best = max(SEPARATORS, key=lambda candidate: counts[candidate])  # ties: the earlier candidate
+    return best if counts[best] else ","
+
+
+def _header_line(path: Path) -> str:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
+            return file.readline()
+    except (OSError, EOFError) as exc:
+        raise UserError(f"{path}: cannot read the file: {exc}") from None
 
 
 def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
@@ -178,7 +261,7 @@ def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
     return series.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
 
 
-def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarray) -> np.ndarray:
+def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarray, decimal: str = ".") -> np.ndarray:
     if target not in frame.columns:
         raise UserError(
             f"{label}: no target column '{target}'.{did_you_mean(target, frame.columns)} "
@@ -191,7 +274,7 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
         if row is not None:
             raise UserError(
                 f"{label}: column '{target}' is not numeric: row {row + 1} ({_day(dates, row)}) "
-                f"holds '{series[row]}'."
+                f"holds '{series[row]}'.{_decimal_hint(series[row], decimal)}"
             )
         series = as_number
     elif not series.dtype.is_numeric():
@@ -206,6 +289,15 @@ def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarr
             f"{len(bad)} rows in all are missing or not finite. Clean or drop them first."
         )
     return values
+
+
+def _decimal_hint(text: str, decimal: str) -> str:
+    """What to set when a value that is not a number looks like one in the other decimal style."""
+    if decimal == "." and re.fullmatch(r"\s*[-+]?\d+,\d+\s*", text):
+        return ' Is the decimal separator a comma? Set [data] decimal = ",".'
+    if decimal == "," and re.fullmatch(r"\s*[-+]?\d+\.\d+\s*", text):
+        return ' Is the decimal separator a point? Set [data] decimal = ".".'
+    return ""
 
 
 def _all_midnight(times: pl.Series) -> bool:

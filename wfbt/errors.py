@@ -15,8 +15,13 @@ class UserError(Exception):
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """A ' Did you mean 'x'?' suffix for the closest choice, or '' when none is close."""
-    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    """A ' Did you mean 'x'?' suffix for the closest choice, or '' when none is close.
+
+    A choice equal but for case comes first: names are case-sensitive, and difflib alone rates
+    'aapl' far from 'AAPL'."""
+    choices = list(choices)
+    same_but_case = [c for c in choices if c.casefold() == name.casefold()]
+    matches = same_but_case or difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f" Did you mean '{matches[0]}'?" if matches else ""
 
 

@@ -2,22 +2,30 @@
 
 Because it reads only the summary, `wfbt report RUN_DIR` re-renders a finished run exactly as
 `wfbt run` printed it, without retraining.
+
+Two rules hold for every table:
+- Text a user chose (paths, tickers, columns, strategy names and parameters, run names) goes in as
+  `Text`, never as a markup string: `runs/v[/]x` is a folder name, not a closing tag.
+- A table is printed in the widest layout that fits the console, then narrower ones (fewer
+  columns, shorter headers, stacked), so at 80 columns no number is cut to `0.96…`. Titles that
+  explain are printed as lines of their own, which wrap at words, not at the table's width.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 STATS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
+NARROW_STATS = ("min", "25%", "50%", "75%", "max")  # the distribution; count and mean said elsewhere
 SCALED = ("mse", "rmse", "mae", "r2", "ev")
 PRICE = ("mse_price", "rmse_price", "mae_price", "mape")
-
-
 def fmt(value: Any, digits: int = 4) -> str:
     """Numbers for tables: `digits` significant digits, scientific when tiny or huge."""
     if value is None:
@@ -36,11 +44,25 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _titled(title: str) -> Table:
+    return Table(title=Text(title), title_justify="left")
+
+
+def fitting(console: Console, *layouts: Callable[[], RenderableType]) -> RenderableType:
+    """The first layout whose natural width fits the console; the last one otherwise."""
+    unbounded = console.options.update_width(100_000)  # measured as if the console were endless
+    for build in layouts[:-1]:
+        table = build()
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            return table
+    return layouts[-1]()
+
+
 def facts_table(summary: Mapping[str, Any]) -> Table:
     data, splits, device, seconds = summary["data"], summary["splits"], summary["device"], summary["seconds"]
     table = Table(title="Run", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a long path folds rather than ending in "…"
     rate = summary.get("splits_per_second")
     rows = [
         ("data", f"{data['source']} · {data['target']} · {data['first_date']} .. {data['last_date']} ({data['rows']:,} rows)"),
@@ -55,27 +77,37 @@ def facts_table(summary: Mapping[str, Any]) -> Table:
         ("speed", f"{rate:,.1f} splits/s" if rate else "- (nothing trained: resumed from saved results)"),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     return table
 
 
 def describe_table(title: str, tables: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> Table:
     """Rows count..max, one column per metric: the reference report's Tables 1-3."""
-    table = Table(title=title, title_justify="left")
+    table = _titled(title)
     table.add_column("")
     present = [m for m in metrics if m in tables]
     for metric in present:
-        table.add_column(metric, justify="right")
+        table.add_column(Text(metric), justify="right", no_wrap=True)
     for stat in STATS:
         table.add_row(stat, *(fmt(tables[m][stat]) for m in present))
     return table
 
 
 def pooled_table(pooled: Mapping[str, float]) -> Table:
-    table = Table(title="Pooled over all validation points (price units)", title_justify="left")
+    """One row of figures; `pooled_column` is the same, stacked, for narrow consoles."""
+    table = _titled("Pooled over all validation points (price units)")
     for key in pooled:
-        table.add_column(key, justify="right")
+        table.add_column(Text(key), justify="right", no_wrap=True)
     table.add_row(*(fmt(v) for v in pooled.values()))
+    return table
+
+
+def pooled_column(pooled: Mapping[str, float]) -> Table:
+    table = _titled("Pooled over all validation points (price units)")
+    table.add_column("figure")
+    table.add_column("value", justify="right", no_wrap=True)
+    for key, value in pooled.items():
+        table.add_row(Text(key), fmt(value))
     return table
 
 
@@ -88,73 +120,143 @@ COMPARED_TITLES = {
 
 
 def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
-    console.print(facts_table(summary))
-    console.print(pooled_table(summary["pooled"]))
-    console.print(describe_table("Per-split training metrics (scaled)", summary["describe"]["train"], SCALED))
-    console.print(describe_table("Per-split validation metrics (scaled)", summary["describe"]["val"], SCALED))
-    console.print(describe_table("Per-split validation metrics (price units; MAPE in %)", summary["describe"]["val"], PRICE))
+    def show(*layouts: Callable[[], RenderableType]) -> None:
+        console.print(fitting(console, *layouts))
+
+    show(lambda: facts_table(summary))
+    show(lambda: pooled_table(summary["pooled"]), lambda: pooled_column(summary["pooled"]))
+    describe = summary["describe"]
+    show(lambda: describe_table("Per-split training metrics (scaled)", describe["train"], SCALED))
+    show(lambda: describe_table("Per-split validation metrics (scaled)", describe["val"], SCALED))
+    show(lambda: describe_table("Per-split validation metrics (price units; MAPE in %)", describe["val"], PRICE))
     epochs = summary["epochs"]
     console.print(f"epochs run: median {epochs['run']['50%']:g}, best epoch: median {epochs['best']['50%']:g}")
-    console.print(curves_table(summary["curves"]))
+    show(lambda: curves_table(summary["curves"]), lambda: curves_table(summary["curves"], stacked=True))
     if summary.get("baselines"):
         for metric, title in COMPARED_TITLES.items():
-            console.print(forecasters_table(title, summary["compare"][metric]))
-        console.print(baseline_tests_table(summary))
+            by_forecaster = summary["compare"][metric]
+            show(lambda: forecasters_table(title, by_forecaster),
+                 lambda: forecasters_table(title, by_forecaster, NARROW_STATS))
+        console.print(baseline_tests_note(summary))
+        show(lambda: baseline_tests_table(summary), lambda: baseline_tests_table(summary, short=True),
+             lambda: baseline_tests_stacked(summary))
     if "coverage" in summary:
-        console.print("Gaussian interval coverage on validation points: "
-                      + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items()))
+        console.print(Text("Gaussian interval coverage on validation points: "
+                           + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items())))
     if "strategy" in summary:
+        console.print(strategy_note(summary["strategy"]))
         console.print(strategy_table(summary["strategy"]))
     if "next_forecast" in summary:
-        console.print(next_forecast_text(summary["next_forecast"]))
+        console.print(Text(next_forecast_text(summary["next_forecast"])))
 
 
-def curves_table(curves: Mapping[str, list]) -> Table:
-    table = Table(title="Loss per epoch over splits: median [25%, 75%]", title_justify="left")
+def curves_table(curves: Mapping[str, list], stacked: bool = False) -> Table:
+    """Median loss per epoch with its quartiles beside it, or under it when `stacked`."""
+    table = _titled("Loss per epoch over splits: median [25%, 75%]")
     for column in ("epoch", "splits training", "train loss", "validation loss"):
         table.add_column(column, justify="right")
+    between = "\n" if stacked else " "
     for i, epoch in enumerate(curves["epoch"]):
-        band = [f"{fmt(curves[f'{c}_median'][i])} [{fmt(curves[f'{c}_q25'][i])}, {fmt(curves[f'{c}_q75'][i])}]"
+        band = [f"{fmt(curves[f'{c}_median'][i])}{between}[{fmt(curves[f'{c}_q25'][i])}, {fmt(curves[f'{c}_q75'][i])}]"
                 for c in ("train_loss", "val_loss")]
         table.add_row(str(epoch), str(curves["splits"][i]), *band)
     return table
 
 
-def forecasters_table(title: str, by_forecaster: Mapping[str, Mapping[str, float]]) -> Table:
+def forecasters_table(title: str, by_forecaster: Mapping[str, Mapping[str, float]],
+                      stats: Sequence[str] = STATS) -> Table:
     """One row per forecaster (the model, then each baseline), describe() columns."""
-    table = Table(title=title, title_justify="left")
+    counts = {fmt(s["count"]) for s in by_forecaster.values()}
+    if "count" not in stats and len(counts) == 1:
+        title = f"{title} ({counts.pop()} splits)"
+    table = _titled(title)
     table.add_column("forecaster", style="bold", min_width=10, no_wrap=True)
-    for stat in STATS:
-        table.add_column(stat, justify="right")
-    for who, stats in by_forecaster.items():
-        table.add_row(who, *(fmt(stats[s]) for s in STATS))
+    for stat in stats:
+        table.add_column(stat, justify="right", no_wrap=True)
+    for who, figures in by_forecaster.items():
+        table.add_row(Text(who), *(fmt(figures[s]) for s in stats))
     return table
 
 
-def baseline_tests_table(summary: Mapping[str, Any]) -> Table:
+def baseline_tests_note(summary: Mapping[str, Any]) -> Text:
     points = summary["dm_points"]
-    table = Table(title=f"Model vs baselines: one-step forecasts {points['first_date']} .. {points['last_date']} "
-                        "(Diebold-Mariano, squared error, HLN-corrected; negative = model better)",
-                  title_justify="left")
-    for column in ("baseline", "splits model beats (val MSE)", "DM statistic", "p-value", "points",
-                   "DM after validation", "p-value ", "points "):
-        table.add_column(column, justify="right")
+    return Text(f"Model vs baselines: one-step forecasts {points['first_date']} .. {points['last_date']}. "
+                "Diebold-Mariano on squared errors, HLN-corrected; a negative statistic means the model "
+                "is better. 'beats': the share of splits where the model's validation MSE is lower.",
+                style="italic")
+
+
+def _dm_rows(summary: Mapping[str, Any]) -> list[tuple[str, dict, dict]]:
     after = summary.get("dm_test_after_validation", {})
-    for name in summary["baselines"]:
-        dm, oos = summary["dm_test"][name], after.get(name, {})
-        table.add_row(name, fmt(summary["model_beats_share"][name]), fmt(dm["statistic"]), fmt(dm["p_value"]),
-                      fmt(dm["n"]), fmt(oos.get("statistic")), fmt(oos.get("p_value")), fmt(oos.get("n")))
+    return [(name, summary["dm_test"][name], after.get(name, {})) for name in summary["baselines"]]
+
+
+def baseline_tests_table(summary: Mapping[str, Any], short: bool = False) -> Table:
+    """The tests on the validation points and on the points after them, side by side."""
+    headers = (("baseline", "beats", "DM", "p", "n", "DM after", "p after", "n after") if short else
+               ("baseline", "splits model beats (val MSE)", "DM statistic", "p-value", "points",
+                "DM after validation", "p-value after", "points after"))
+    table = _titled("Diebold-Mariano: validation points, then the points after validation")
+    for column in headers:
+        table.add_column(column, justify="left" if column == "baseline" else "right", no_wrap=True)
+    for name, dm, oos in _dm_rows(summary):
+        table.add_row(Text(name), fmt(summary["model_beats_share"][name]), fmt(dm["statistic"]),
+                      fmt(dm["p_value"]), fmt(dm["n"]), fmt(oos.get("statistic")), fmt(oos.get("p_value")),
+                      fmt(oos.get("n")))
     return table
+
+
+def baseline_tests_stacked(summary: Mapping[str, Any]) -> Table:
+    """The narrowest layout: one row per (baseline, which points)."""
+    table = _titled("Diebold-Mariano per baseline")
+    for column in ("baseline", "points", "beats", "DM", "p", "n"):
+        table.add_column(column, justify="left" if column in ("baseline", "points") else "right", no_wrap=True)
+    for name, dm, oos in _dm_rows(summary):
+        table.add_row(Text(name), "validation", fmt(summary["model_beats_share"][name]), fmt(dm["statistic"]),
+                      fmt(dm["p_value"]), fmt(dm["n"]))
+        table.add_row("", "after", "", fmt(oos.get("statistic")), fmt(oos.get("p_value")), fmt(oos.get("n")))
+    return table
+
+
+PERCENT = ("total_return", "annualised_return", "annualised_volatility", "max_drawdown", "hit_rate", "exposure")
+COUNTS = ("n_trades", "n_days", "n_periods")
+FIGURE_LABELS = {"n_days": "n periods", "mean_daily_turnover": "mean turnover per period"}
+
+
+def format_figure(name: str, value: float | None) -> str:
+    """A P&L figure as the terminal shows it: percentages, counts, or two decimals; NaN as 'n/a'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if not math.isfinite(value):
+        return f"{value}"
+    if name in PERCENT:
+        return f"{value:.2%}"
+    if name in COUNTS:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def strategy_note(strategy: Mapping[str, Any]) -> Text:
+    """What traded, at what cost, and how returns were annualised: a line, not a title."""
+    params = ", ".join(f"{k}={v}" for k, v in strategy["params"].items())
+    note = (f"Strategy {strategy['name']}({params}) vs buy-and-hold, costs {strategy['cost_bps']:g} bps + slippage "
+            f"{strategy['slippage_bps']:g} bps")
+    if strategy.get("periods_per_year") is not None:  # older summaries assumed 252 silently
+        source = strategy.get("periods_per_year_source", "")
+        note += f"; annualised with {strategy['periods_per_year']:g} periods per year" + (f" ({source})" if source else "")
+    return Text(note + ".")
 
 
 def strategy_table(strategy: Mapping[str, Any]) -> Table:
-    from wfbt.pnl import pnl_table
-
-    table = pnl_table(strategy["figures"], strategy["buy_hold"])
-    params = ", ".join(f"{k}={v}" for k, v in strategy["params"].items())
-    table.title = (f"Strategy {strategy['name']}({params}) vs buy-and-hold, costs {strategy['cost_bps']:g} bps"
-                   f" + slippage {strategy['slippage_bps']:g} bps")
-    table.title_justify = "left"
+    """Strategy vs buy-and-hold, one row per figure."""
+    table = _titled("P&L (out-of-sample, after costs)")
+    table.add_column("figure")
+    table.add_column("strategy", justify="right", no_wrap=True)
+    table.add_column("buy & hold", justify="right", no_wrap=True)
+    buy_hold = strategy["buy_hold"]
+    for name, value in strategy["figures"].items():
+        label = FIGURE_LABELS.get(name, name.replace("_", " "))
+        table.add_row(Text(label), format_figure(name, value), format_figure(name, buy_hold.get(name)))
     return table
 
 
@@ -169,7 +271,7 @@ def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Table:
     table = Table(title="Runs compared", title_justify="left")
     table.add_column("figure", style="bold")
     for name, _ in runs:
-        table.add_column(name, justify="right")
+        table.add_column(Text(name), justify="right")
     figures = [
         ("splits", lambda s: s["splits"]["count"]),
         ("failed", lambda s: s["splits"]["failed"]),
