@@ -5,7 +5,7 @@
 
 Runs the same experiment twice (rolling, expanding), each in-process after a warm-up compile,
 and reports ms per 1,000 training sample-epochs (samples seen in all epochs actually run), which
-is flat when padding costs nothing. Appends the table to docs/performance.md unless --no-append.
+is flat when padding costs nothing. Appends the table to docs/performance-log.md unless --no-append.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
              "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     for row in table.iter_rows():
         lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
-    with Path("docs/performance.md").open("a") as doc:
+    with Path("docs/performance-log.md").open("a") as doc:
         doc.write("\n".join(lines) + "\n")
 
 

@@ -8,7 +8,7 @@ One host device, the engine's per-core shapes (4 splits, batch 10, lookback 20, 
 program compiled as the engine compiles it (LLVM -O2) and timed `--reps` times; the fastest run
 is reported, per loop iteration where it is a loop. From the bare loop up to the model's
 two-layer forward and backward, each row adds one piece, so the differences are what each
-piece costs (docs/performance.md, "What bounds the speed on CPU").
+piece costs (docs/performance-log.md, "What bounds the speed on CPU").
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ steady splits) + N x the mean time of a split after the first. Steady state for 
 included) and steady-state ms/split. PyTorch's speed drifts from run to run on shared machines,
 so its loop runs `--torch-runs` times (default 2: first and last) and each ratio is taken against
 its fastest run in that figure (total, steady), the ratio least flattering to wfbt. Results are
-appended to docs/performance.md under "## Measurements" unless `--no-append`.
+appended to docs/performance-log.md under "## Measurements" unless `--no-append`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "aapl_rolling.toml"
-PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
+PERFORMANCE_DOC = ROOT / "docs" / "performance-log.md"
 MEMORY_START = "2000-03-01"  # 3,270 AAPL rows -> 3,061 splits at step 1
 MEMORY_SPLITS = (300, 3000)
 MEMORY_TARGET = 1.3
@@ -528,7 +528,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=60.0, metavar="SECONDS",
                         help="before each measurement wait up to this long for other work on the machine "
                              "to stop (default 60; 0: do not wait)")
-    parser.add_argument("--no-append", action="store_true", help="do not append to docs/performance.md")
+    parser.add_argument("--no-append", action="store_true", help="do not append to docs/performance-log.md")
     parser.add_argument("--json", metavar="PATH", help="also write every raw figure to this JSON file")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)

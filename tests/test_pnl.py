@@ -21,7 +21,6 @@ from wfbt.pnl import (
     pnl,
     pnl_per_split,
     periods_per_year,
-    pnl_table,
     run_strategy,
     stitch_one_step,
 )
@@ -229,7 +228,9 @@ def test_run_strategy_reports_bad_positions_and_costs_as_user_errors():
 def test_pnl_table_has_one_row_per_figure_and_prints():
     _, fig = toy()
     held = figures(buy_and_hold(PRICES_PREV, PRICES, COST, SLIPPAGE))
-    table = pnl_table(fig, held)
+    from wfbt.report import strategy_table
+
+    table = strategy_table({"figures": fig, "buy_hold": held})
     assert [c.header for c in table.columns] == ["figure", "strategy", "buy & hold"]
     assert table.row_count == len(fig)
     console = Console(record=True, width=100)

@@ -105,7 +105,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
 def prepare(config: Config) -> Experiment:
     """Load and check everything a run needs, so a mistake stops it before training starts."""
     split_cfg = config.splits
-    prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val)
+    prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val,
+                         separator=config.data.separator or None, decimal=config.data.decimal)
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
     devices = jax.devices()

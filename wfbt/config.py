@@ -29,6 +29,8 @@ class DataConfig:
     target: str = "Adj Close"
     start: dt.date | None = None
     end: dt.date | None = None
+    separator: Literal["", ",", ";", "\t", "|"] = ""  # CSV field separator; "": read from the header line
+    decimal: Literal[".", ","] = "."  # CSV decimal mark
 
 
 @dataclass(frozen=True)

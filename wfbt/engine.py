@@ -390,7 +390,7 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-CPU_SPLITS_PER_DEVICE = 4  # measured: 4 per core beat 8 by 13-16 % and 2 by ~2 % (docs/performance.md)
+CPU_SPLITS_PER_DEVICE = 4  # measured: 4 per core beat 8 by 13-16 % and 2 by ~2 % (docs/performance-log.md)
 
 
 def _select(flag: jax.Array, new: Any, old: Any) -> Any:
@@ -413,7 +413,7 @@ class Trainer:
         self._compiled: dict[tuple[tuple[int, ...], ...], Any] = {}  # by the shapes of x_train, x_val, x_test
         self.compile_seconds = 0.0  # compiling (or loading from the persistent cache) the training program
         # LLVM at -O2 rather than -O3 on CPU: ~0.15 s less compilation, the same speed (eight
-        # alternating pairs, docs/performance.md); -O1 is 10 % slower
+        # alternating pairs, docs/performance-log.md); -O1 is 10 % slower
         defaults = {"xla_backend_optimization_level": 2} if devices[0].platform == "cpu" else {}
         self._compiler_options = {**defaults, **(compiler_options or {})} or None
         mesh = Mesh(np.array(devices), ("splits",))
@@ -528,7 +528,7 @@ def choose_chunk_size(n_splits: int, devices: list[jax.Device], requested: int =
     """Splits per chunk (trained, evaluated and saved together), bounded so memory stays flat.
 
     On CPU a chunk is a whole number of calls of 4 splits per device (`Trainer.start`): small
-    calls keep the working set in cache (measured in docs/performance.md), and a fixed call size
+    calls keep the working set in cache (measured in docs/performance-log.md), and a fixed call size
     keeps every split's numbers independent of the chunk. On an accelerator the chunk is one
     call, as large as its memory comfortably holds.
     """

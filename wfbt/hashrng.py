@@ -5,7 +5,7 @@ and the split index alone, so a split's numbers never depend on its chunk or dev
 parameters (drawn on the host, no compiled program), the shuffle of each epoch, and the dropout
 masks of each minibatch step. `jax.random` (threefry) lowers on XLA:CPU to a rolled loop of small
 ops: drawn per step it took ~8 % of a training step, and its programs took seconds to compile
-(docs/performance.md). Here the bits of element i are two rounds of murmur3's 32-bit finaliser
+(docs/performance-log.md). Here the bits of element i are two rounds of murmur3's 32-bit finaliser
 (full avalanche) over i mixed with a 2-word seed: one fused elementwise op.
 
 Seeds are uint32 arrays whose last axis holds the two words; functions take `xp` (numpy or

@@ -3,7 +3,7 @@
 Autodiff through `lax.scan` replays each time step as many tiny XLA ops and computes the
 recurrent weight gradient one small matmul per step. Here the forward saves the local
 derivatives, the backward walks time in reverse for the state gradients only, and the input and
-recurrent weight gradients are each ONE matmul over all time steps (see docs/performance.md for the
+recurrent weight gradients are each ONE matmul over all time steps (see docs/performance-log.md for the
 measurements). `lstm_layer_reference` is the plain autodiff version the tests compare against.
 
 Shapes (for one split; the engine vmaps over splits) are time-major, so no (B, T) <-> (T, B)

@@ -51,7 +51,7 @@ class FusedLSTM(nn.Module):
         sequence = inputs if self.time_major else jnp.swapaxes(inputs, 0, 1)
         unroll = min(self.unroll, sequence.shape[0])
         # a rolled loop (CPU) takes the input projection into each step's matmul; an unrolled one
-        # (accelerators) keeps it as one matmul before the loop (docs/performance.md)
+        # (accelerators) keeps it as one matmul before the loop (docs/performance-log.md)
         hidden_states = lstm_layer(sequence, kernel, bias, recurrent, unroll, unroll == 1)  # (T, B, H)
         if not self.return_sequences:
             return hidden_states[-1]

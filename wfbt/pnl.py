@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from rich.table import Table
 
 from wfbt.data import date_labels
 from wfbt.errors import UserError
@@ -423,32 +422,3 @@ def check_strategy(strategy: Strategy, price_dates: Any, price_values: Any,
         run_strategy(strategy, predictions, dates, values, periods_per_year=periods_per_year)
     except UserError as exc:
         raise UserError(f"{exc}; found by a trial run on synthetic forecasts before training") from exc
-
-
-PERCENT = (
-    "total_return", "annualised_return", "annualised_volatility", "max_drawdown", "hit_rate", "exposure"
-)
-COUNTS = ("n_trades", "n_days")
-
-
-def format_figure(name: str, value: float) -> str:
-    """A figure as the terminal shows it: percentages, counts, or two decimals; NaN as 'n/a'."""
-    if not math.isfinite(value):
-        return "n/a" if math.isnan(value) else f"{value}"
-    if name in PERCENT:
-        return f"{value:.2%}"
-    if name in COUNTS:
-        return f"{value:,.0f}"
-    return f"{value:.2f}"
-
-
-def pnl_table(figures: dict[str, float], buy_hold: dict[str, float]) -> Table:
-    """Strategy vs buy-and-hold, one row per figure, for the terminal summary."""
-    table = Table(title="P&L (out-of-sample, after costs)")
-    table.add_column("figure")
-    table.add_column("strategy", justify="right")
-    table.add_column("buy & hold", justify="right")
-    for name, value in figures.items():
-        held = buy_hold.get(name, math.nan)
-        table.add_row(name.replace("_", " "), format_figure(name, value), format_figure(name, held))
-    return table
