@@ -70,15 +70,27 @@ def facts_table(summary: Mapping[str, Any]) -> Table:
                    f"step {splits['step']}, gap {splits['gap']}); trained now {splits['trained_now']:,}; "
                    f"failed {splits['failed']}"),
         ("device", f"{device['count']} × {device['platform']} ({device['kind']})"),
-        ("seconds", f"{seconds['total']:.1f} total: " + ", ".join(
+        ("seconds", f"{seconds['total']:.1f} this run: " + ", ".join(
             f"{name.replace('_', ' ')} {seconds[name]:.1f}" for name in
-            ("load", "compile", "training", "tables", "next_forecast") if name in seconds)
-            + " (training includes compile)"),
-        ("speed", f"{rate:,.1f} splits/s" if rate else "- (nothing trained: resumed from saved results)"),
+            ("load", "tables", "next_forecast") if name in seconds)),
+        ("training", _training_text(summary)),
+        ("speed", f"{rate:,.1f} splits/s (compile excluded)" if rate else "- (nothing trained)"),
     ]
     for key, value in rows:
         table.add_row(key, Text(value))
     return table
+
+
+def _training_text(summary: Mapping[str, Any]) -> str:
+    """The training figures: of every session that trained the saved splits (a rerun keeps them)."""
+    seconds, sessions = summary["seconds"], summary.get("training_sessions") or []
+    text = f"{seconds['training']:.1f} s, compile {seconds['compile']:.1f} s included"
+    splits = sum(s["trained"] for s in sessions)
+    if len(sessions) > 1:
+        text += f"; {splits:,} splits over {len(sessions)} sessions (resumed)"
+    elif sessions and not summary["splits"]["trained_now"]:
+        text += f"; by the earlier run that trained the {splits:,} splits"
+    return text
 
 
 def describe_table(title: str, tables: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> Table:
