@@ -24,9 +24,9 @@ from wfbt import rundir, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices
-from wfbt.engine import ChunkResult, Trainer, TrainSettings, choose_chunk_size
+from wfbt.engine import ChunkResult, Hyper, Trainer, TrainSettings, choose_chunk_size
 from wfbt.errors import UserError
-from wfbt.features import build_windows, next_point_windows
+from wfbt.features import WindowArrays, build_windows, next_point_windows
 from wfbt.models import build_model
 from wfbt.pnl import StrategyResult, check_strategy, run_strategy
 from wfbt.schema import RAW_NAMES
@@ -62,10 +62,15 @@ class Experiment:
     prices: PriceSeries
     plan: SplitPlan
     devices: list
-    trainer: Trainer
+    trainer: Trainer  # may serve several experiments of the same structure (a sweep)
+    settings: TrainSettings  # this experiment's own numbers (learning rate, epochs, ...)
     baselines: list[str]
     strategy: Strategy | None
     width: int  # the padded training window of every chunk
+
+    def hyper(self, count: int):
+        """This experiment's per-split hyper-parameter inputs for `count` splits."""
+        return self.settings.hyper(count)
 
 
 def run_directory(config: Config, out_dir: str | Path | None = None) -> Path:
@@ -102,8 +107,11 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     return results
 
 
-def prepare(config: Config) -> Experiment:
-    """Load and check everything a run needs, so a mistake stops it before training starts."""
+def prepare(config: Config, trainer: Trainer | None = None) -> Experiment:
+    """Load and check everything a run needs, so a mistake stops it before training starts.
+
+    `trainer`: a compiled program to share (a sweep's configs of the same structure); by default
+    the experiment gets its own."""
     split_cfg = config.splits
     prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val,
                          separator=config.data.separator or None, decimal=config.data.decimal)
@@ -123,9 +131,9 @@ def prepare(config: Config) -> Experiment:
         _check_tradable(prices)
         _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year)
     width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
-    trainer = Trainer(model, train_settings(config, equal_windows=bool((plan.train_len == width).all())),
-                      config.train.seed, devices)
-    return Experiment(config, prices, plan, devices, trainer, baselines, strategy, width)
+    settings = train_settings(config, equal_windows=bool((plan.train_len == width).all()))
+    trainer = trainer or Trainer(model, settings, config.train.seed, devices)
+    return Experiment(config, prices, plan, devices, trainer, settings, baselines, strategy, width)
 
 
 def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:
@@ -156,7 +164,7 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
     stages = {"load": time.perf_counter() - started}
     # only every refit_every-th split trains: size chunks by those
     chunk = choose_chunk_size(len(np.unique(plan.refit_from)), experiment.devices, config.engine.chunk_size)
-    session = train_missing(experiment, chunk, store, progress)
+    (session,) = train_missing([Member(experiment, (store,))], chunk, progress)
     raw = store.load(len(plan))
     mark = time.perf_counter()
 
@@ -237,67 +245,104 @@ def _from_config(config: Config, build, *args):
         raise UserError(f"{config.path}: {exc}") from None
 
 
-def raw_outputs(result: ChunkResult, count: int) -> dict[str, np.ndarray]:
-    """The raw outputs (`wfbt.schema.RAW`) of a chunk's first `count` splits, as the store saves them."""
-    return {name: np.asarray(getattr(result, name))[:count] for name in RAW_NAMES
-            if getattr(result, name) is not None}
+def raw_outputs(result: ChunkResult, count: int, epochs: int) -> dict[str, np.ndarray]:
+    """The raw outputs (`wfbt.schema.RAW`) of a chunk's first `count` splits, as the store saves
+    them: loss curves cut to the experiment's `epochs` (a shared program may loop longer)."""
+    raw = {name: np.asarray(getattr(result, name))[:count] for name in RAW_NAMES if getattr(result, name) is not None}
+    return raw | {name: raw[name][:, :epochs] for name in ("train_curve", "val_curve")}
 
 
-def train_missing(experiment: Experiment, chunk: int, store: MemoryStore,
-                  progress: ProgressFn | None) -> Session:
-    """Train the splits the store has no result for, chunk by chunk, saving each chunk to it."""
-    config, plan, trainer = experiment.config, experiment.plan, experiment.trainer
-    done = store.load(len(plan))
-    done_ids = set() if done is None else set(done["split"].tolist())
-    todo = np.array([s for s in range(len(plan)) if s not in done_ids], dtype=np.int64)
-    total = len(plan)
-    if len(todo) == 0:
+@dataclass(frozen=True)
+class Member:
+    """An experiment whose splits train in a shared loop, and the stores that take its results
+    (trials of a sweep that differ only in settings that change no saved number share them)."""
+
+    experiment: Experiment
+    stores: tuple[MemoryStore, ...]
+
+
+def train_missing(members: list[Member], chunk: int, progress: ProgressFn | None) -> list[Session]:
+    """Train the splits the members' stores have no result for, chunk by chunk, saving each chunk.
+
+    Every member shares the first member's compiled program: each chunk trains `chunk` splits of
+    every member that has any left, side by side, each split with its own hyper-parameters and
+    seed. A split's numbers do not depend on what trains beside it (the engine's contract), so a
+    member's results equal those of a run of its own.
+    """
+    trainer = members[0].experiment.trainer
+    done = [m.stores[0].load(len(m.experiment.plan)) for m in members]
+    done_ids = [set() if d is None else set(d["split"].tolist()) for d in done]
+    todo = [np.array([s for s in range(len(m.experiment.plan)) if s not in ids], dtype=np.int64)
+            for m, ids in zip(members, done_ids)]
+    total = sum(len(m.experiment.plan) for m in members)
+    finished = total - sum(len(t) for t in todo)
+    if not any(len(t) for t in todo):
         if progress:
             progress(total, total, "training")
-        return Session()
+        return [Session() for _ in members]
     # with refit_every = k only every k-th split trains; its model also forecasts the k-1 after it
-    to_train = np.unique(plan.refit_from[todo])
-    followers = {int(r): np.flatnonzero((plan.refit_from == r) & (np.arange(len(plan)) != r)) for r in to_train}
+    to_train = [np.unique(m.experiment.plan.refit_from[t]) if len(t) else t for m, t in zip(members, todo)]
     compiled_before = trainer.compile_seconds
-    refit = config.splits.refit_every > 1
     started = time.perf_counter()
-    first_chunk_seconds, finished = 0.0, total - len(todo)
+    first_chunk_seconds = 0.0
 
-    def prepare_chunk(first: int) -> tuple[np.ndarray, Any]:
-        ids = to_train[first : first + chunk]
-        return ids, _windows(experiment, _pad(ids, chunk))  # one compiled shape for every chunk
+    def prepare_chunk(first: int) -> list[tuple[int, np.ndarray, Any]]:
+        """(member, its splits, their windows padded to a whole chunk) for each member with splits left."""
+        parts = [(i, ids[first : first + chunk]) for i, ids in enumerate(to_train)]
+        return [(i, ids, _windows(members[i].experiment, _pad(ids, chunk))) for i, ids in parts if len(ids)]
+
+    def start(parts: list[tuple[int, np.ndarray, Any]]):
+        windows = WindowArrays.concatenate([w for _, _, w in parts])
+        hyper = Hyper(*(np.concatenate(h) for h in zip(*(members[i].experiment.hyper(chunk) for i, _, _ in parts))))
+        seeds = np.concatenate([np.full(chunk, members[i].experiment.config.train.seed) for i, _, _ in parts])
+        return trainer.start(windows, hyper=hyper, seed=seeds)
 
     # while the device trains chunk i+1, the host saves chunk i
-    starts = list(range(0, len(to_train), chunk))
+    starts = list(range(0, max(len(ids) for ids in to_train), chunk))
     if progress:
         progress(finished, total, "compiling")
     pending = prepare_chunk(starts[0])
-    running = trainer.start(pending[1])
+    running = start(pending)
     if progress:
         progress(finished, total, "training")
     for position in range(len(starts)):
-        (ids, windows), current = pending, running
+        parts, current = pending, running
         if position + 1 < len(starts):
             pending = prepare_chunk(starts[position + 1])
-            running = trainer.start(pending[1])
+            running = start(pending)
+        refit = any(members[i].experiment.config.splits.refit_every > 1 for i, _, _ in parts)
         result = trainer.collect(current, keep_params=refit)
-        raw = raw_outputs(result, len(ids))
-        if refit:
-            members = np.concatenate([followers[int(r)] for r in ids])
-            if len(members):
-                follower = _forecast_followers(experiment, result, windows.split, members, chunk)
-                raw = {name: np.concatenate([raw[name], part]) for name, part in raw_outputs(follower, len(members)).items()}
-        store.save(raw)
+        for offset, (i, ids, windows) in enumerate(parts):
+            member = members[i]
+            own = result.rows(slice(offset * chunk, (offset + 1) * chunk))
+            raw = raw_outputs(own, len(ids), member.experiment.settings.epochs)
+            plan = member.experiment.plan
+            if member.experiment.config.splits.refit_every > 1:
+                followers = np.concatenate([np.flatnonzero((plan.refit_from == r) & (np.arange(len(plan)) != r))
+                                            for r in ids])
+                if len(followers):
+                    follower = _forecast_followers(member.experiment, own, windows.split, followers, chunk)
+                    raw = {name: np.concatenate([raw[name], part]) for name, part in
+                           raw_outputs(follower, len(followers), member.experiment.settings.epochs).items()}
+            for store in member.stores:
+                store.save(raw)
+            finished += len(raw["split"]) - int(np.isin(raw["split"], list(done_ids[i])).sum())
         if position == 0:
             first_chunk_seconds = time.perf_counter() - started
-        finished += len(raw["split"]) - int(np.isin(raw["split"], list(done_ids)).sum())
         if progress:
             progress(min(finished, total), total, "training")
-    session = Session(trained=len(to_train), seconds=time.perf_counter() - started,
-                      compile_seconds=trainer.compile_seconds - compiled_before,
-                      first_chunk_seconds=first_chunk_seconds, chunk_size=chunk)
-    store.log_session(session)
-    return session
+    seconds, compiled = time.perf_counter() - started, trainer.compile_seconds - compiled_before
+    rows = sum(len(ids) for ids in to_train)
+    sessions = []
+    for member, ids in zip(members, to_train):
+        share = len(ids) / rows  # the shared loop's time, split by the splits each member trained
+        session = Session(trained=len(ids), seconds=seconds * share, compile_seconds=compiled * share,
+                          first_chunk_seconds=first_chunk_seconds, chunk_size=chunk)
+        if len(ids):
+            for store in member.stores:
+                store.log_session(session)
+        sessions.append(session)
+    return sessions
 
 
 def _forecast_followers(experiment: Experiment, result: ChunkResult, trained_ids: np.ndarray, members: np.ndarray,
@@ -346,7 +391,8 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
                                      config.scaling.method, config.splits.val, width, config.splits.step)
         # the forecast models get split indices after the walk-forward ones, so their seeds differ
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
-        started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0)))
+        started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0, hyper=experiment.hyper(chunk),
+                                                      seed=config.train.seed)))
     results = [(scaler, trainer.collect(running)) for scaler, running in started]
     forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
                                 for scaler, result in results])[:k]

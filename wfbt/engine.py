@@ -112,6 +112,15 @@ class ChunkResult:
 
         return ChunkResult(**{f.name: join([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(ChunkResult)})
 
+    def rows(self, rows: slice) -> ChunkResult:
+        """The results of a run of consecutive splits (the rows of one member of a shared chunk)."""
+        def cut(value: Any) -> Any:
+            if value is None or isinstance(value, np.ndarray):
+                return None if value is None else value[rows]
+            return jax.tree.map(lambda leaf: leaf[rows], value)  # parameters
+
+        return ChunkResult(**{f.name: cut(getattr(self, f.name)) for f in dataclasses.fields(ChunkResult)})
+
     def take(self, index: np.ndarray, split: np.ndarray, val: tuple, test: tuple) -> ChunkResult:
         """The result of the splits `index` points at, with other (mean, variance) forecasts for
         validation and test points: what a split that reuses an earlier split's model reports."""
@@ -429,10 +438,14 @@ class Trainer:
 
         self._predict = jax.jit(jax.vmap(predict_one), in_shardings=self.sharding, out_shardings=self.sharding)
 
-    def seeds(self, splits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def seeds(self, splits: np.ndarray, seed: int | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(initialisation, training) seed words (S, 2) of each split: from the seed and the split
-        index alone."""
-        words = hashrng.split_seeds(self.seed, splits)
+        index alone. `seed`: the trainer's by default, or one per split (configs of a sweep)."""
+        seed = self.seed if seed is None else seed
+        if np.ndim(seed) == 0:
+            words = hashrng.split_seeds(int(seed), splits)
+        else:  # a few rows per call: one hash each
+            words = np.concatenate([hashrng.split_seeds(int(value), [split]) for value, split in zip(seed, splits)])
         return hashrng.derive(words, 0, np), hashrng.derive(words, 1, np)
 
     def init_params(self, splits: np.ndarray, x_example: np.ndarray) -> Any:
@@ -446,17 +459,17 @@ class Trainer:
         return self._init_on_device(self._put(init_seeds), input_shape)
 
     def train(self, windows: WindowArrays, keep_params: bool = False, epochs: int | None = None,
-              patience: int | None = None, hyper: Hyper | None = None) -> ChunkResult:
+              patience: int | None = None, hyper: Hyper | None = None, seed: Any = None) -> ChunkResult:
         """Train every split in `windows` (its length must be a multiple of the device count)."""
-        return self.collect(self.start(windows, epochs, patience, hyper), keep_params)
+        return self.collect(self.start(windows, epochs, patience, hyper, seed), keep_params)
 
     def start(self, windows: WindowArrays, epochs: int | None = None, patience: int | None = None,
-              hyper: Hyper | None = None) -> Running:
+              hyper: Hyper | None = None, seed: int | np.ndarray | None = None) -> Running:
         """Dispatch the training of a chunk and return at once (JAX runs it asynchronously).
 
         `epochs` (at most the settings' epochs) and `patience` override the settings for this chunk,
-        and `hyper` (per-split arrays, `TrainSettings.hyper`) sets every split's own numbers,
-        without compiling another program.
+        and `hyper` (per-split arrays, `TrainSettings.hyper`) sets every split's own numbers and
+        `seed` (one, or one per split) its random numbers, without compiling another program.
 
         With a `call_size` (on CPU: 4 splits per device) every call trains exactly that many
         splits: a bigger chunk runs as several calls, a smaller one is padded. XLA:CPU's kernels
@@ -468,17 +481,19 @@ class Trainer:
         overrides = {k: v for k, v in (("epochs", epochs), ("patience", patience)) if v is not None}
         hyper = (hyper or self.settings.hyper(count))._replace(
             **{k: np.full(count, v, HYPER_DTYPES[k]) for k, v in overrides.items()})
+        seeds = np.full(count, self.seed if seed is None else seed) if np.ndim(seed) == 0 else np.asarray(seed)
         size = self.call_size or count
         if count == size:
-            return Running(count, (self._start_call(windows, hyper),))
+            return Running(count, (self._start_call(windows, hyper, seeds),))
         index = np.minimum(np.arange(math.ceil(count / size) * size), count - 1)  # pad with the last split
         padded, padded_hyper = windows.take(index), Hyper(*(h[index] for h in hyper))
         return Running(count, tuple(self._start_call(padded.take(np.arange(i, i + size)),
-                                                     Hyper(*(h[i:i + size] for h in padded_hyper)))
+                                                     Hyper(*(h[i:i + size] for h in padded_hyper)),
+                                                     seeds[index][i:i + size])
                                     for i in range(0, len(index), size)))
 
-    def _start_call(self, windows: WindowArrays, hyper: Hyper) -> Call:
-        init_seeds, train_seeds = self.seeds(windows.split)
+    def _start_call(self, windows: WindowArrays, hyper: Hyper, seeds: np.ndarray) -> Call:
+        init_seeds, train_seeds = self.seeds(windows.split, seeds[0] if (seeds == seeds[0]).all() else seeds)
         params = self._initial_params(init_seeds, windows.x_train)
         hyper = Hyper(*(self._put(h) for h in hyper))
         args = (params, *(self._put(a) for a in (windows.x_train, windows.y_train, windows.n_train.astype(np.int32),

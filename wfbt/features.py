@@ -37,6 +37,15 @@ class WindowArrays:
     def __len__(self) -> int:
         return len(self.split)
 
+    @staticmethod
+    def concatenate(parts: list[WindowArrays]) -> WindowArrays:
+        """The windows of several batches of splits, one after the other (same shapes)."""
+        scaler = scaling.ScalerParams(np.concatenate([p.scaler.offset for p in parts]),
+                                      np.concatenate([p.scaler.scale for p in parts]))
+        arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                  for f in dataclasses.fields(WindowArrays) if f.name != "scaler"}
+        return WindowArrays(**arrays, scaler=scaler)
+
     def take(self, index: np.ndarray) -> WindowArrays:
         """The windows of the splits at `index` (positions along the leading axis)."""
         scaler = scaling.ScalerParams(self.scaler.offset[index], self.scaler.scale[index])
