@@ -157,14 +157,17 @@ def _open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderSto
 
 
 def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | None = None,
-            started: float | None = None, run_dir: Path | None = None) -> Results:
-    """Train what the store lacks, then make every table, the P&L and the summary from raw outputs."""
+            started: float | None = None, run_dir: Path | None = None, session: Session | None = None) -> Results:
+    """Train what the store lacks, then make every table, the P&L and the summary from raw outputs.
+
+    `session`: the training already done for this store elsewhere (a sweep's shared loop)."""
     started = time.perf_counter() if started is None else started
     config, prices, plan = experiment.config, experiment.prices, experiment.plan
     stages = {"load": time.perf_counter() - started}
     # only every refit_every-th split trains: size chunks by those
     chunk = choose_chunk_size(len(np.unique(plan.refit_from)), experiment.devices, config.engine.chunk_size)
-    (session,) = train_missing([Member(experiment, (store,))], chunk, progress)
+    if session is None:
+        (session,) = train_missing([Member(experiment, (store,))], chunk, progress)
     raw = store.load(len(plan))
     mark = time.perf_counter()
 

@@ -73,7 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="put several runs side by side")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     commands.add_parser("list", help="list models, strategies, baselines and sample data")
+    _add_study_parsers(commands)
     return parser
+
+
+def _add_study_parsers(commands) -> None:
+    sweep = commands.add_parser("sweep", help="run every combination of a config's [sweep] lists",
+                                description="Run every combination of the [sweep] table's lists; trials that "
+                                            "differ only in per-split numbers train in one program.",
+                                epilog=PATH_RULES)
+    sweep.add_argument("config", metavar="CONFIG", help="experiment TOML file with a [sweep] table")
+    sweep.add_argument("--out", metavar="DIR", help="sweep directory (default: [output] dir, or runs/<config name>)")
+    sweep.add_argument("--max-splits", type=_at_least_one, metavar="N", help="train only the first N splits")
+    sweep.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a base config value (repeatable)")
+    sweep.add_argument("--overwrite", action="store_true", help="discard saved trials of a different experiment")
+    sweep.add_argument("--quiet", action="store_true", help="print only the sweep directory (and errors)")
 
 
 class _Console(Console):
@@ -113,6 +128,8 @@ def _dispatch(argv: list[str] | None, console: Console, errors: Console) -> int:
         return _run(args, console, errors)
     if args.command == "report":
         return _report(args, console)
+    if args.command == "sweep":
+        return _sweep(args, console, errors)
     if args.command == "compare":
         from wfbt import report
 
@@ -144,6 +161,26 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     else:
         report.print_summary(console, results.summary)
         console.print(Text.assemble("results in ", (str(results.run_dir), "bold")))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    from wfbt import runtime
+
+    runtime.configure_jax()
+    from wfbt import report, sweep
+
+    overrides = list(args.set) + ([f"splits.max_splits={args.max_splits}"] if args.max_splits is not None else [])
+    with runtime.progress_bar(console, enabled=not args.quiet) as update:
+        done = sweep.run_sweep(Path(args.config), overrides, out_dir=args.out, overwrite=args.overwrite,
+                               progress=update,
+                               log=lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True))
+    if args.quiet:
+        print(done.run_dir, flush=True)
+        return 0
+    console.print(report.trials_table(done.table, done.programs))
+    console.print(Text.assemble("trials in ", (str(done.run_dir / sweep.TRIALS), "bold"), "; table in ",
+                                (str(done.run_dir / sweep.TRIALS_CSV), "bold")))
     return 0
 
 

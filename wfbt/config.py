@@ -134,6 +134,7 @@ SECTIONS: dict[str, type] = {
     "engine": EngineConfig,
     "output": OutputConfig,
 }
+STUDY_SECTIONS = ("sweep", "tune")  # tables of many experiments over one config (wfbt.sweep)
 STRATEGY_OWN_KEYS = ("name", "cost_bps", "slippage_bps", "periods_per_year")
 MAX_ROWS = 100_000_000  # rows, window lengths, steps, batch sizes: far beyond any price series
 MAX_BATCH = 100_000
@@ -147,7 +148,12 @@ MAX_EPOCHS = 1_000_000
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override (`section.key=value`) and validate a TOML experiment file."""
-    path = Path(path)
+    raw, overridden = load_raw(Path(path), overrides)
+    return config_from_dict(raw, Path(path), overridden)
+
+
+def load_raw(path: Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], set[tuple[str, str]]]:
+    """The parsed TOML document with `--set` overrides applied, and the (section, key) pairs they set."""
     if not path.is_file():
         raise UserError(f"{path}: config file not found.")
     try:
@@ -157,17 +163,19 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the config file: {exc}.") from None
     overridden = {_apply_override(raw, item, path) for item in overrides}
-    return config_from_dict(raw, path, overridden)
+    return raw, overridden
 
 
 def config_from_dict(raw: Mapping[str, Any], path: Path, overridden: set[tuple[str, str]] = frozenset()) -> Config:
     """Validate a parsed TOML document into a `Config` (the one place that reads raw dicts);
     a bad value of a key in `overridden` ((section, key) pairs from `--set`) is named as such."""
     for section, table in raw.items():
+        if section in STUDY_SECTIONS:  # read by `wfbt sweep` / `wfbt tune`; one run is the base config
+            continue
         if section not in SECTIONS:
             raise UserError(
-                f"{path}: unknown section [{section}].{did_you_mean(section, SECTIONS)} "
-                f"Known sections: {known(SECTIONS)}."
+                f"{path}: unknown section [{section}].{did_you_mean(section, [*SECTIONS, *STUDY_SECTIONS])} "
+                f"Known sections: {known([*SECTIONS, *STUDY_SECTIONS])}."
             )
         if not isinstance(table, dict):
             raise UserError(f"{path}: [{section}] must be a table, got {_describe(table)}.")

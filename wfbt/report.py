@@ -305,3 +305,18 @@ def _safe(get, summary):
         return get(summary)
     except (KeyError, TypeError):
         return None
+
+
+TRIAL_HEADERS = {"val_rmse_price_median": "median RMSE", "val_rmse_price_iqr": "IQR",
+                 "beats_naive": "beats naive", "dm_naive_statistic": "DM", "dm_naive_p_value": "p",
+                 "sharpe": "Sharpe", "seconds": "s"}
+
+
+def trials_table(trials: Any, programs: int) -> Table:
+    """A sweep's trials.csv (a Polars frame), one row per trial, with short headers."""
+    table = _titled(f"Sweep: {trials.height} trials in {programs} compiled program(s); validation RMSE in price units")
+    for column in trials.columns:
+        table.add_column(Text(TRIAL_HEADERS.get(column, column)), justify="left" if column == "trial" else "right")
+    for row in trials.rows():
+        table.add_row(*(Text(fmt(value)) for value in row))
+    return table
