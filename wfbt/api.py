@@ -171,7 +171,7 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
     raw = store.load(len(plan))
     mark = time.perf_counter()
 
-    evaluated = tables.evaluate(raw, lambda ids: _windows(experiment, ids), prices.values, plan,
+    evaluated = tables.evaluate(raw, lambda ids: split_windows(experiment, ids), prices.values, plan,
                                 experiment.baselines, _window_bytes(experiment))
     splits_table = tables.splits_table(evaluated, plan, prices, experiment.baselines)
     predictions = tables.predictions_table(evaluated, plan, prices, experiment.baselines)
@@ -209,7 +209,8 @@ def window_width(prices: PriceSeries, config: Config) -> int:
     return int(split_plan(len(prices), dataclasses.replace(config.splits, max_splits=None)).train_len.max())
 
 
-def _windows(experiment: Experiment, ids: np.ndarray):
+def split_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
+    """The scaled windows of `ids` exactly as they train (padded to the experiment's width)."""
     config = experiment.config
     return build_windows(experiment.prices.values, experiment.plan, ids, config.model.lookback,
                          config.scaling.method, experiment.width, config.splits.step)
@@ -292,7 +293,7 @@ def train_missing(members: list[Member], chunk: int, progress: ProgressFn | None
     def prepare_chunk(first: int) -> list[tuple[int, np.ndarray, Any]]:
         """(member, its splits, their windows padded to a whole chunk) for each member with splits left."""
         parts = [(i, ids[first : first + chunk]) for i, ids in enumerate(to_train)]
-        return [(i, ids, _windows(members[i].experiment, _pad(ids, chunk))) for i, ids in parts if len(ids)]
+        return [(i, ids, split_windows(members[i].experiment, _pad(ids, chunk))) for i, ids in parts if len(ids)]
 
     def start(parts: list[tuple[int, np.ndarray, Any]]):
         windows = WindowArrays.concatenate([w for _, _, w in parts])
@@ -356,7 +357,7 @@ def _forecast_followers(experiment: Experiment, result: ChunkResult, trained_ids
     size = chunk * min(config.splits.refit_every - 1, math.ceil(len(plan) / chunk))
     padded = _pad(members, size)
     source = np.searchsorted(trained_ids, plan.refit_from[padded])  # sorted; padding repeats the last
-    windows = _windows(experiment, padded)
+    windows = split_windows(experiment, padded)
     params = jax.tree.map(lambda leaf: leaf[source], result.params)
     return result.take(source, padded, trainer.predict(params, windows.x_val), trainer.predict(params, windows.x_test))
 

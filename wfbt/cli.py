@@ -89,6 +89,17 @@ def _add_study_parsers(commands) -> None:
                        help="override a base config value (repeatable)")
     sweep.add_argument("--overwrite", action="store_true", help="discard saved trials of a different experiment")
     sweep.add_argument("--quiet", action="store_true", help="print only the sweep directory (and errors)")
+    tune = commands.add_parser("tune", help="search a config's [tune.space] with Optuna, nested walk-forward",
+                               description="Search [tune.space] on the tuning splits only, then run the best "
+                                           "config once and report it on the holdout splits beside naive.",
+                               epilog=PATH_RULES)
+    tune.add_argument("config", metavar="CONFIG", help="experiment TOML file with [tune] and [tune.space] tables")
+    tune.add_argument("--out", metavar="DIR", help="tuning directory (default: [output] dir, or runs/<config name>)")
+    tune.add_argument("--max-splits", type=_at_least_one, metavar="N", help="use only the first N splits")
+    tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="override a base config value (repeatable)")
+    tune.add_argument("--overwrite", action="store_true", help="start the study again from nothing")
+    tune.add_argument("--quiet", action="store_true", help="print only the tuning directory (and errors)")
 
 
 class _Console(Console):
@@ -128,8 +139,8 @@ def _dispatch(argv: list[str] | None, console: Console, errors: Console) -> int:
         return _run(args, console, errors)
     if args.command == "report":
         return _report(args, console)
-    if args.command == "sweep":
-        return _sweep(args, console, errors)
+    if args.command in ("sweep", "tune"):
+        return _study(args, console, errors)
     if args.command == "compare":
         from wfbt import report
 
@@ -164,23 +175,28 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace, console: Console, errors: Console) -> int:
+def _study(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """`wfbt sweep` and `wfbt tune`: many experiments over one config."""
     from wfbt import runtime
 
     runtime.configure_jax()
-    from wfbt import report, sweep
+    from wfbt import report, sweep, tune
 
     overrides = list(args.set) + ([f"splits.max_splits={args.max_splits}"] if args.max_splits is not None else [])
+    run = sweep.run_sweep if args.command == "sweep" else tune.run_tune
     with runtime.progress_bar(console, enabled=not args.quiet) as update:
-        done = sweep.run_sweep(Path(args.config), overrides, out_dir=args.out, overwrite=args.overwrite,
-                               progress=update,
-                               log=lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True))
+        done = run(Path(args.config), overrides, out_dir=args.out, overwrite=args.overwrite, progress=update,
+                   log=lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True))
     if args.quiet:
         print(done.run_dir, flush=True)
-        return 0
-    console.print(report.trials_table(done.table, done.programs))
-    console.print(Text.assemble("trials in ", (str(done.run_dir / sweep.TRIALS), "bold"), "; table in ",
-                                (str(done.run_dir / sweep.TRIALS_CSV), "bold")))
+    elif args.command == "sweep":
+        console.print(report.trials_table(done.table, done.programs))
+        console.print(Text.assemble("trials in ", (str(done.run_dir / sweep.TRIALS), "bold"), "; table in ",
+                                    (str(done.run_dir / sweep.TRIALS_CSV), "bold")))
+    else:
+        console.print(report.tune_table(done.report))
+        console.print(Text.assemble("study in ", (str(done.run_dir / tune.STUDY), "bold"), "; best config's run in ",
+                                    (str(done.holdout.run_dir), "bold")))
     return 0
 
 

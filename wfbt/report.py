@@ -320,3 +320,29 @@ def trials_table(trials: Any, programs: int) -> Table:
     for row in trials.rows():
         table.add_row(*(Text(fmt(value)) for value in row))
     return table
+
+
+def tune_table(tuned: Mapping[str, Any]) -> Table:
+    """`wfbt tune`'s verdict: the best config on the holdout, beside naive and its tuning score."""
+    best, holdout, periods = tuned["best"], tuned["holdout"], (tuned["tuning_splits"], tuned["holdout_splits"])
+    table = _titled(f"Tuning: best of {tuned['trials']} trials ({tuned['objective']}; lower is better)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    params = ", ".join(f"{k} = {fmt(v)}" for k, v in best["params"].items())
+    dm = holdout["dm_naive"]
+    rows = [
+        ("best parameters", params),
+        ("tuning splits", f"{periods[0]['count']:,}: validation {periods[0]['first_val_date']} .. {periods[0]['last_val_date']}"),
+        ("holdout splits", f"{periods[1]['count']:,}: validation {periods[1]['first_val_date']} .. {periods[1]['last_val_date']}"),
+        ("tuning score", fmt(best["tuning_score"])),
+        ("holdout score", fmt(holdout["model"])),
+        ("optimism (holdout - tuning)", fmt(tuned["optimism"])),
+        ("naive on the holdout", fmt(holdout["naive"])),
+        ("median RMSE model / naive", f"{fmt(holdout['model_median_rmse_price'])} / {fmt(holdout['naive_median_rmse_price'])}"),
+        ("holdout splits model beats naive", fmt(holdout["beats_naive"])),
+        ("DM vs naive (p)", f"{fmt(dm['statistic'])} ({fmt(dm['p_value'])})"),
+        ("trials", ", ".join(f"{n} {state}" for state, n in tuned["states"].items() if n)),
+    ]
+    for name, value in rows:
+        table.add_row(Text(name), Text(value))
+    return table
