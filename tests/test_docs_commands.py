@@ -55,13 +55,14 @@ def documented_commands() -> list[tuple[str, list[str]]]:
 
 
 def shrunk(argv: list[str]) -> list[str]:
-    """A `run` with two splits, one epoch (unless the docs set one) and a tiny model."""
-    if argv[:1] != ["run"]:
+    """A `run` (or `sweep`) with two splits, one epoch (unless the docs set one) and a tiny model;
+    a `tune` with twelve splits, so that a tuning period comes before its holdout."""
+    if argv[:1] not in (["run"], ["sweep"], ["tune"]):
         return argv
     rest = list(argv[2:])
     if "--max-splits" in rest:
         del rest[rest.index("--max-splits"): rest.index("--max-splits") + 2]
-    return ["run", argv[1], *SHRINK, "--max-splits", MAX_SPLITS, *rest]
+    return [argv[0], argv[1], *SHRINK, "--max-splits", "12" if argv[0] == "tune" else MAX_SPLITS, *rest]
 
 
 def test_the_docs_show_the_commands_a_reader_pastes():
