@@ -132,8 +132,17 @@ def prepare(config: Config, trainer: Trainer | None = None) -> Experiment:
         _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year)
     width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
     settings = train_settings(config, equal_windows=bool((plan.train_len == width).all()))
-    trainer = trainer or Trainer(model, settings, config.train.seed, devices)
+    trainer = trainer or make_trainer(config, model, settings, devices)
     return Experiment(config, prices, plan, devices, trainer, settings, baselines, strategy, width)
+
+
+def make_trainer(config: Config, model: Any, settings: TrainSettings, devices: list) -> Trainer:
+    """The engine's trainer for `settings`, or with `[engine] ray` the same over Ray actors."""
+    if config.engine.ray:
+        from wfbt.distributed import RayTrainer
+
+        return RayTrainer(model, settings, config.train.seed, devices, config.engine.ray)
+    return Trainer(model, settings, config.train.seed, devices)
 
 
 def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a config value, e.g. --set train.epochs=2 (repeatable)")
     run.add_argument("--overwrite", action="store_true", help="discard saved results of a different experiment")
+    _add_ray(run)
     output = run.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print only the run directory (and errors)")
     output.add_argument("--json", action="store_true", help="print only summary.json (no progress, no tables)")
@@ -77,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_ray(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="train chunks on Ray actors: a local Ray instance, or ADDRESS "
+                             "(auto, ray://host:port); the same as [engine] ray")
+
+
+def _ray_override(args: argparse.Namespace) -> list[str]:
+    return [f"engine.ray={json.dumps(args.ray)}"] if args.ray else []
+
+
 def _add_study_parsers(commands) -> None:
     sweep = commands.add_parser("sweep", help="run every combination of a config's [sweep] lists",
                                 description="Run every combination of the [sweep] table's lists; trials that "
@@ -88,6 +99,7 @@ def _add_study_parsers(commands) -> None:
     sweep.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a base config value (repeatable)")
     sweep.add_argument("--overwrite", action="store_true", help="discard saved trials of a different experiment")
+    _add_ray(sweep)
     sweep.add_argument("--quiet", action="store_true", help="print only the sweep directory (and errors)")
     tune = commands.add_parser("tune", help="search a config's [tune.space] with Optuna, nested walk-forward",
                                description="Search [tune.space] on the tuning splits only, then run the best "
@@ -99,6 +111,7 @@ def _add_study_parsers(commands) -> None:
     tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override a base config value (repeatable)")
     tune.add_argument("--overwrite", action="store_true", help="start the study again from nothing")
+    _add_ray(tune)
     tune.add_argument("--quiet", action="store_true", help="print only the tuning directory (and errors)")
 
 
@@ -157,7 +170,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from wfbt import api, report
     from wfbt.config import load_config
 
-    overrides = list(args.set)
+    overrides = list(args.set) + _ray_override(args)
     if args.max_splits is not None:
         overrides.append(f"splits.max_splits={args.max_splits}")
     config = load_config(args.config, overrides)
@@ -182,7 +195,8 @@ def _study(args: argparse.Namespace, console: Console, errors: Console) -> int:
     runtime.configure_jax()
     from wfbt import report, sweep, tune
 
-    overrides = list(args.set) + ([f"splits.max_splits={args.max_splits}"] if args.max_splits is not None else [])
+    overrides = list(args.set) + _ray_override(args)
+    overrides += [f"splits.max_splits={args.max_splits}"] if args.max_splits is not None else []
     run = sweep.run_sweep if args.command == "sweep" else tune.run_tune
     with runtime.progress_bar(console, enabled=not args.quiet) as update:
         done = run(Path(args.config), overrides, out_dir=args.out, overwrite=args.overwrite, progress=update,

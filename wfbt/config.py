@@ -97,6 +97,7 @@ class EngineConfig:
     chunk_size: int = 0  # 0: chosen from the device
     devices: int = 0  # 0: every local device of the default backend
     unroll: int = 0  # LSTM time steps per loop iteration; 0: 1 on CPU, the whole lookback on GPU/TPU
+    ray: str = ""  # "": this process; "local", "auto" or "ray://host:port": chunks trained by Ray actors
 
 
 @dataclass(frozen=True)

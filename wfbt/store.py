@@ -42,6 +42,7 @@ NOT_FINGERPRINTED: dict[str, str] = {
     "splits.max_splits": "a run reads only its own splits from the store",
     "engine.chunk_size": "bit-identical whatever the chunk (a fixed call size per device)",
     "engine.devices": "bit-identical whatever the device count (a fixed call size per device)",
+    "engine.ray": "Ray actors run the same program with the same call size: identical numbers",
     "output.dir": "where the run is written, not what it computes",
     "evaluation.baselines": "baselines are computed from the data when the tables are made",
     "evaluation.next_forecast": "the next-point forecast is cached with its own key",

@@ -33,9 +33,10 @@ import numpy as np
 import polars as pl
 
 from wfbt import rundir
-from wfbt.api import Experiment, Member, ProgressFn, Results, _open_store, compute, prepare, run_directory, train_missing
+from wfbt.api import Experiment, Member, ProgressFn, Results, _open_store, compute, make_trainer, prepare
+from wfbt.api import run_directory, train_missing
 from wfbt.config import SECTIONS, Config, config_from_dict, load_raw, to_toml
-from wfbt.engine import Trainer, choose_chunk_size
+from wfbt.engine import choose_chunk_size
 from wfbt.errors import UserError, did_you_mean, known
 from wfbt.store import fingerprinted_settings, identity
 
@@ -165,8 +166,8 @@ def _share_program(group: list[Experiment]) -> list[Experiment]:
     """The group's experiments with one trainer, compiled for the longest training among them."""
     first = group[0]
     epochs = max(e.settings.epochs for e in group)
-    trainer = Trainer(first.trainer.model, dataclasses.replace(first.settings, epochs=epochs),
-                      first.config.train.seed, first.devices)
+    trainer = make_trainer(first.config, first.trainer.model, dataclasses.replace(first.settings, epochs=epochs),
+                           first.devices)
     return [dataclasses.replace(e, trainer=trainer) for e in group]
 
 

@@ -41,7 +41,8 @@ import numpy as np
 import polars as pl
 
 from wfbt import rundir, tables
-from wfbt.api import Experiment, Member, ProgressFn, Results, _open_store, prepare, run_directory, run_experiment
+from wfbt.api import Experiment, Member, ProgressFn, Results, _open_store, make_trainer, prepare, run_directory
+from wfbt.api import run_experiment
 from wfbt.api import split_windows, train_missing, _window_bytes
 from wfbt.config import Config, config_from_dict, load_raw
 from wfbt.engine import Trainer, choose_chunk_size
@@ -296,8 +297,8 @@ def _trainer_for(experiment: Experiment, spec: TuneSpec) -> Trainer:
     dim = spec.space.get("train.epochs")
     most = max([experiment.settings.epochs] + ([int(dim.high)] if dim and dim.kind == "int" else
                                                [int(c) for c in dim.choices] if dim else []))
-    return Trainer(experiment.trainer.model, dataclasses.replace(experiment.settings, epochs=most),
-                   experiment.config.train.seed, experiment.devices)
+    return make_trainer(experiment.config, experiment.trainer.model,
+                        dataclasses.replace(experiment.settings, epochs=most), experiment.devices)
 
 
 def objective_value(experiment: Experiment, store, objective: str) -> float:
