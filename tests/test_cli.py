@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import random_walk, write_config, write_prices
+from conftest import random_walk, write_config
 from wfbt.cli import main
 
 SPLIT_COLUMNS = ["split", "train_start", "train_end", "val_start", "val_end", "epochs_run", "best_epoch",

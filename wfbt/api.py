@@ -96,7 +96,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     started = time.perf_counter()
     experiment = prepare(config)
     out = Path(out_dir) if out_dir is not None else None
-    store = _open_store(experiment, out, overwrite) if out is not None else MemoryStore()
+    store = open_store(experiment, out, overwrite) if out is not None else MemoryStore()
     for note in store.notes:
         if log:
             log(note)
@@ -153,7 +153,7 @@ def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:
                          momentum=t.momentum, schedule=t.schedule, warmup_steps=t.warmup_steps)
 
 
-def _open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStore:
+def open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStore:
     prices, config = experiment.prices, experiment.config
     # the platform and the LSTM loop's layout round differently: part of what a chunk's numbers depend on
     resolved = {"layout.unroll": _unroll(config, experiment.devices), "layout.platform": experiment.devices[0].platform}
@@ -181,7 +181,7 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
     mark = time.perf_counter()
 
     evaluated = tables.evaluate(raw, lambda ids: split_windows(experiment, ids), prices.values, plan,
-                                experiment.baselines, _window_bytes(experiment))
+                                experiment.baselines, window_bytes(experiment))
     splits_table = tables.splits_table(evaluated, plan, prices, experiment.baselines)
     predictions = tables.predictions_table(evaluated, plan, prices, experiment.baselines)
     test_predictions = tables.test_predictions_table(evaluated, plan, prices, experiment.baselines)
@@ -225,7 +225,7 @@ def split_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
                          config.scaling.method, experiment.width, config.splits.step)
 
 
-def _window_bytes(experiment: Experiment) -> int:
+def window_bytes(experiment: Experiment) -> int:
     """About the bytes one split's windows take while they are built (float64 samples)."""
     return 8 * experiment.width * (experiment.config.model.lookback + 1) * 2
 

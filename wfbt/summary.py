@@ -10,7 +10,6 @@ import platform
 from importlib import metadata
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from wfbt.config import Config

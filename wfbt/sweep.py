@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from wfbt import rundir
-from wfbt.api import Experiment, Member, ProgressFn, Results, _open_store, compute, make_trainer, prepare
+from wfbt.api import Experiment, Member, ProgressFn, Results, open_store, compute, make_trainer, prepare
 from wfbt.api import run_directory, train_missing
 from wfbt.config import SECTIONS, Config, config_from_dict, load_raw, to_toml
 from wfbt.engine import choose_chunk_size
@@ -138,7 +138,7 @@ def run_sweep(path: Path, overrides: Sequence[str] = (), out_dir: str | Path | N
     for indices in groups.values():
         group = _share_program([experiments[i] for i in indices])
         started = time.perf_counter()
-        stores = [_open_store(e, out / TRIALS / trials[i].id, overwrite) for i, e in zip(indices, group)]
+        stores = [open_store(e, out / TRIALS / trials[i].id, overwrite) for i, e in zip(indices, group)]
         for store in stores:
             for note in store.notes:
                 if log:

@@ -20,7 +20,7 @@ from wfbt.engine import ChunkResult
 from wfbt.baselines import BASELINES, baseline_forecasts
 from wfbt.evaluation import dir_acc, up_scores
 from wfbt.features import WindowArrays
-from wfbt.metrics import PRICE, SCALED, price_metrics, regression_metrics
+from wfbt.metrics import SCALED, price_metrics, regression_metrics
 from wfbt.splits import SplitPlan
 
 METRIC_COLUMNS = ([f"train_{m}" for m in SCALED] + [f"val_{m}" for m in SCALED]

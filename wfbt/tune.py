@@ -41,15 +41,15 @@ import numpy as np
 import polars as pl
 
 from wfbt import rundir, tables
-from wfbt.api import Experiment, Member, ProgressFn, Results, _open_store, make_trainer, prepare, run_directory
+from wfbt.api import Experiment, Member, ProgressFn, Results, open_store, make_trainer, prepare, run_directory
 from wfbt.api import run_experiment
-from wfbt.api import split_windows, train_missing, _window_bytes
+from wfbt.api import split_windows, train_missing, window_bytes
 from wfbt.config import Config, config_from_dict, load_raw
 from wfbt.engine import Trainer, choose_chunk_size
 from wfbt.errors import UserError, did_you_mean, known
 from wfbt.evaluation import dm_test, share_better
 from wfbt.splits import SplitPlan
-from wfbt.store import PARTIAL, identity
+from wfbt.store import PARTIAL
 from wfbt.summary import one_step_series
 from wfbt.sweep import structure, sweep_grid
 
@@ -259,7 +259,7 @@ def _run_batch(study, optuna, asked, chosen, raw, path, overridden, out, stages,
     values: dict[int, float] = {}
     for stage, count in enumerate(stages):
         experiments = {i: prepare(trial_config(raw, chosen[i], path, overridden, count)) for i in alive}
-        stores = {i: _open_store(experiments[i], trial_folder(out, chosen[i]), overwrite=False) for i in alive}
+        stores = {i: open_store(experiments[i], trial_folder(out, chosen[i]), overwrite=False) for i in alive}
         for store in stores.values():
             for note in store.notes:
                 if log:
@@ -305,7 +305,7 @@ def objective_value(experiment: Experiment, store, objective: str) -> float:
     """The objective over the experiment's splits, from the saved raw outputs (no baselines)."""
     raw = store.load(len(experiment.plan))
     evaluated = tables.evaluate(raw, lambda ids: split_windows(experiment, ids), experiment.prices.values,
-                                experiment.plan, [], _window_bytes(experiment))
+                                experiment.plan, [], window_bytes(experiment))
     column, reduce = OBJECTIVES[objective]
     values = evaluated[column]
     return float(reduce(values)) if np.isfinite(values).any() else math.inf
