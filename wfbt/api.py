@@ -23,7 +23,7 @@ import polars as pl
 from wfbt import rundir, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
-from wfbt.data import PriceSeries, load_prices
+from wfbt.data import PriceSeries, load_prices, prices_from_frame
 from wfbt.engine import ChunkResult, Hyper, Trainer, TrainSettings, choose_chunk_size
 from wfbt.errors import UserError
 from wfbt.features import WindowArrays, build_windows, next_point_windows
@@ -81,10 +81,12 @@ def run_directory(config: Config, out_dir: str | Path | None = None) -> Path:
 
 
 def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite: bool = False,
-                   progress: ProgressFn | None = None, log: Callable[[str], None] | None = None) -> Results:
+                   progress: ProgressFn | None = None, log: Callable[[str], None] | None = None,
+                   data: Any = None) -> Results:
     """Train and evaluate every split of `config`; with `out_dir`, resume from and write into it.
 
     Without `out_dir` nothing is written: the run is computed in memory (a notebook's way).
+    `data`: a pandas or Polars DataFrame used instead of `[data] source` (`wfbt.data.prices_from_frame`).
 
     >>> from wfbt.config import config_from_dict
     >>> config = config_from_dict({"splits": {"max_splits": 2}, "train": {"epochs": 1},
@@ -94,7 +96,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     (2, None)
     """
     started = time.perf_counter()
-    experiment = prepare(config)
+    experiment = prepare(config, data=data)
     out = Path(out_dir) if out_dir is not None else None
     store = open_store(experiment, out, overwrite) if out is not None else MemoryStore()
     for note in store.notes:
@@ -107,14 +109,18 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     return results
 
 
-def prepare(config: Config, trainer: Trainer | None = None) -> Experiment:
+def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) -> Experiment:
     """Load and check everything a run needs, so a mistake stops it before training starts.
 
     `trainer`: a compiled program to share (a sweep's configs of the same structure); by default
-    the experiment gets its own."""
+    the experiment gets its own. `data`: a DataFrame used instead of `[data] source`, checked as
+    a file would be."""
     split_cfg = config.splits
-    prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val,
-                         separator=config.data.separator or None, decimal=config.data.decimal)
+    if data is not None:
+        prices = prices_from_frame(data, config.data, split_cfg.train + split_cfg.gap + split_cfg.val)
+    else:
+        prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val,
+                             separator=config.data.separator or None, decimal=config.data.decimal)
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
     devices = jax.devices()

@@ -85,6 +85,46 @@ def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int,
         path = _resolve(config.source, base_dirs)
         frame, source, label = _read_file(path, separator, decimal), str(path), str(path)
         date_column = config.date_column
+    return _checked_series(frame, config, min_rows, source, label, date_column, decimal,
+                           sample=config.source[len(SAMPLE_PREFIX):] if is_sample else None)
+
+
+def prices_from_frame(frame, config: DataConfig, min_rows: int) -> PriceSeries:
+    """A pandas or Polars DataFrame (a date column and value columns) instead of `[data] source`,
+    checked exactly as a file is: the same errors name the column, row and date. A pandas frame
+    indexed by its dates (e.g. from `yfinance`) has the index taken as the date column."""
+    label = "the DataFrame passed as data"
+    if not isinstance(frame, pl.DataFrame):
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is a dependency
+            pd = None
+        if pd is None or not isinstance(frame, pd.DataFrame):
+            raise UserError(f"data: expected a pandas or Polars DataFrame, got {type(frame).__name__}.")
+        if config.date_column not in frame.columns and (
+                frame.index.name == config.date_column or isinstance(frame.index, pd.DatetimeIndex)):
+            frame = frame.rename_axis(config.date_column).reset_index()
+        frame = _polars_from_pandas(frame, pd)
+    if frame.height == 0:
+        raise UserError(f"{label}: it has no rows (columns: {known(frame.columns) or 'none'}).")
+    return _checked_series(frame, config, min_rows, "DataFrame", label, config.date_column, ".")
+
+
+def _polars_from_pandas(frame, pd) -> pl.DataFrame:
+    """Column by column, so that no pyarrow is needed: NumPy columns as they are, others (strings,
+    nullable or time-zone aware columns) as Python values with pandas' missing values as None."""
+    columns = {}
+    for name, column in frame.items():
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufM":
+            columns[str(name)] = column.to_numpy()
+        else:
+            columns[str(name)] = [None if pd.isna(value) else value for value in column.tolist()]
+    return pl.DataFrame(columns, strict=False)
+
+
+def _checked_series(frame: pl.DataFrame, config: DataConfig, min_rows: int, source: str, label: str,
+                    date_column: str, decimal: str, sample: str | None = None) -> PriceSeries:
+    """A loaded frame checked (dates, target, order), filtered to [start, end], long enough."""
     if frame.height == 0:
         raise UserError(f"{label}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
     dates = _parse_dates(frame, date_column, label)
@@ -95,9 +135,9 @@ def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int,
         keep &= dates >= np.datetime64(config.start)
     if config.end is not None:
         keep &= dates < np.datetime64(config.end + dt.timedelta(days=1))
-    if is_sample and len(dates) < min_rows:  # no dates can help: say what the ticker holds
+    if sample is not None and len(dates) < min_rows:  # no dates can help: say what the ticker holds
         raise UserError(
-            f"{label}: the sample ticker {config.source[len(SAMPLE_PREFIX):]} has {len(dates)} rows "
+            f"{label}: the sample ticker {sample} has {len(dates)} rows "
             f"({_day(dates, 0)} .. {_day(dates, -1)}), but one split needs at least {min_rows} rows "
             f"([splits] train + gap + val). Use a longer sample (`wfbt list` shows them) or smaller windows."
         )
