@@ -29,6 +29,7 @@ from wfbt.errors import UserError
 from wfbt.features import WindowArrays, build_windows, next_point_windows
 from wfbt.models import build_model
 from wfbt.pnl import StrategyResult, check_strategy, run_strategy
+from wfbt.rundata import PlotMethods
 from wfbt.schema import RAW_NAMES
 from wfbt.splits import SplitPlan, split_plan
 from wfbt.store import FolderStore, MemoryStore, Session, identity
@@ -37,7 +38,7 @@ from wfbt.summary import device_facts, run_summary
 
 
 @dataclass(frozen=True)
-class Results:
+class Results(PlotMethods):  # plot_*() and .equity for notebooks: wfbt.rundata.PlotMethods
     config: Config
     run_dir: Path | None  # None: computed in memory, nothing written
     prices: PriceSeries

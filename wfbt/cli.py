@@ -7,7 +7,6 @@ Exit codes: 0 success, 2 a user error (one readable line, no traceback), 1 a bug
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -68,11 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--quiet", action="store_true", help="print only the run directory (and errors)")
     output.add_argument("--json", action="store_true", help="print only summary.json (no progress, no tables)")
 
-    report = commands.add_parser("report", help="print the summary of a finished run again")
+    report = commands.add_parser("report", help="print a finished run's summary again and redraw its plots and HTML",
+                                 description="Print a finished run's summary and rewrite RUN_DIR/plots/*.png and "
+                                             "RUN_DIR/report.html from its saved files, without training.")
     report.add_argument("run_dir", metavar="RUN_DIR")
-    report.add_argument("--json", action="store_true", help="print summary.json instead of the tables")
-    compare = commands.add_parser("compare", help="put several runs side by side")
+    shown = report.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print only the path of report.html (and errors)")
+    shown.add_argument("--json", action="store_true", help="print summary.json instead of the tables")
+    compare = commands.add_parser("compare", help="put several runs side by side",
+                                  description="Headline figures of several runs side by side, and Diebold-Mariano "
+                                              "tests between their out-of-sample forecasts on the dates they share.")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--html", metavar="FILE", help="also write a comparison page (self-contained HTML)")
     commands.add_parser("list", help="list models, strategies, baselines and sample data")
     _add_study_parsers(commands)
     return parser
@@ -155,11 +161,7 @@ def _dispatch(argv: list[str] | None, console: Console, errors: Console) -> int:
     if args.command in ("sweep", "tune"):
         return _study(args, console, errors)
     if args.command == "compare":
-        from wfbt import report
-
-        runs = [(Path(d).name, _read_summary(Path(d))) for d in args.run_dirs]
-        console.print(report.compare_table(runs))
-        return 0
+        return _compare(args, console)
     return _list(console)
 
 
@@ -167,7 +169,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from wfbt import runtime
 
     runtime.configure_jax()
-    from wfbt import api, report
+    from wfbt import api, html_report, report
     from wfbt.config import load_config
 
     overrides = list(args.set) + _ray_override(args)
@@ -178,12 +180,15 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         results = api.run_experiment(config, out_dir=api.run_directory(config, args.out), overwrite=args.overwrite,
                                      progress=update,
                                      log=lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True))
+    # drawn from the files just written, so `wfbt report` redraws exactly these
+    files = html_report.write_report(results.run_dir)
     if args.json:
         _print_json(results.run_dir / "summary.json")
     elif args.quiet:
         print(results.run_dir, flush=True)
     else:
         report.print_summary(console, results.summary)
+        _print_report_files(console, files)
         console.print(Text.assemble("results in ", (str(results.run_dir), "bold")))
     return 0
 
@@ -214,19 +219,52 @@ def _study(args: argparse.Namespace, console: Console, errors: Console) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, console: Console) -> int:
+def _print_report_files(console: Console, files) -> None:
     from wfbt import report
 
+    console.print(report.residuals_text(files.residuals))
+    console.print(Text.assemble(f"{len(files.plots)} plots in ", (str(files.html.parent / "plots"), "bold"),
+                                "; report ", (str(files.html), "bold"), f" ({files.seconds:.1f} s)"))
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    from wfbt import html_report, report
+
+    from wfbt.rundata import read_summary
+
     run_dir = Path(args.run_dir)
-    summary = _read_summary(run_dir)
+    summary = read_summary(run_dir)
+    if not (args.json or args.quiet):
+        try:
+            report.print_summary(console, summary)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # valid JSON, not our summary
+            raise UserError(f"{run_dir / 'summary.json'}: not a wfbt run summary "
+                            f"({type(exc).__name__}: {exc}); was it written by `wfbt run`?") from None
+    files = html_report.write_report(run_dir)  # plots and HTML from the saved files; nothing trains
     if args.json:
         _print_json(run_dir / "summary.json")
-        return 0
-    try:
-        report.print_summary(console, summary)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # valid JSON, not our summary
-        raise UserError(f"{run_dir / 'summary.json'}: not a wfbt run summary "
-                        f"({type(exc).__name__}: {exc}); was it written by `wfbt run`?") from None
+    elif args.quiet:
+        print(files.html, flush=True)
+    else:
+        _print_report_files(console, files)
+    return 0
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    from wfbt import html_report, report
+    from wfbt.rundir import write_text_atomic
+
+    runs, tests = html_report.compare_runs(args.run_dirs)
+    console.print(report.compare_table([(run.name, run.summary) for run in runs]))
+    if len(runs) > 1:
+        console.print(report.runs_dm_table(tests))
+    if args.html:
+        path = Path(args.html)
+        try:
+            write_text_atomic(path, html_report.compare_page(runs, tests))
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write the comparison page: {exc.strerror or exc}.") from None
+        console.print(Text.assemble("comparison page ", (str(path), "bold")))
     return 0
 
 
@@ -299,19 +337,6 @@ def _strategies_stacked(infos: list) -> Group:
 
 def _first_line(text: str | None) -> str:
     return text.strip().splitlines()[0] if text and text.strip() else ""
-
-
-def _read_summary(run_dir: Path) -> dict:
-    path = run_dir / "summary.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no summary.json here; is it a finished run directory?")
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it: {exc}") from None
-    if not isinstance(summary, dict):
-        raise UserError(f"{path}: not a wfbt run summary (a JSON {type(summary).__name__}, not an object).")
-    return summary
 
 
 if __name__ == "__main__":

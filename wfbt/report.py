@@ -278,26 +278,76 @@ def next_forecast_text(forecast: Mapping[str, Any]) -> str:
             f"{fmt(forecast['average'])} averaged over the last {forecast['windows']} windows.")
 
 
+def _naive_dm_after(summary: Mapping[str, Any]) -> dict | None:
+    return (summary.get("dm_test_after_validation") or {}).get("naive")
+
+
+COMPARE_FIGURES: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (
+    ("splits", lambda s: s["splits"]["count"]),
+    ("failed", lambda s: s["splits"]["failed"]),
+    ("median val mse (scaled)", lambda s: s["describe"]["val"]["mse"]["50%"]),
+    ("median val rmse (price)", lambda s: s["describe"]["val"]["rmse_price"]["50%"]),
+    ("median naive val rmse (price)", lambda s: s["compare"]["val_rmse_price"]["naive"]["50%"]),
+    ("splits model beats naive", lambda s: s["model_beats_share"]["naive"]),
+    ("DM vs naive after validation", lambda s: _naive_dm_after(s)["statistic"]),
+    ("p-value", lambda s: _naive_dm_after(s)["p_value"]),
+    ("median val mae (price)", lambda s: s["describe"]["val"]["mae_price"]["50%"]),
+    ("median val r2", lambda s: s["describe"]["val"]["r2"]["50%"]),
+    ("pooled rmse (price)", lambda s: s["pooled"]["rmse_price"]),
+    ("strategy total return", lambda s: s["strategy"]["figures"]["total_return"]),
+    ("buy & hold total return", lambda s: s["strategy"]["buy_hold"]["total_return"]),
+    ("splits/s", lambda s: s.get("splits_per_second")),
+    ("seconds", lambda s: s["seconds"]["total"]),
+)
+
+
+def compare_rows(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, list[str]]]:
+    """The headline figures of several runs, formatted; a figure no run has is left out, one that
+    only some runs have (an older summary, no strategy) shows '-'."""
+    rows = []
+    for label, get in COMPARE_FIGURES:
+        values = [_safe(get, summary) for _, summary in runs]
+        if all(v is None for v in values):
+            continue
+        percent = label.endswith("total return")
+        rows.append((label, [format_figure("total_return", v) if percent and v is not None else fmt(v)
+                             for v in values]))
+    return rows
+
+
 def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Table:
-    """Several runs side by side: median validation metrics, pooled error, speed."""
+    """Several runs side by side: median validation metrics, tests against naive, P&L, speed."""
     table = Table(title="Runs compared", title_justify="left")
     table.add_column("figure", style="bold")
     for name, _ in runs:
         table.add_column(Text(name), justify="right")
-    figures = [
-        ("splits", lambda s: s["splits"]["count"]),
-        ("failed", lambda s: s["splits"]["failed"]),
-        ("median val mse (scaled)", lambda s: s["describe"]["val"]["mse"]["50%"]),
-        ("median val rmse (price)", lambda s: s["describe"]["val"]["rmse_price"]["50%"]),
-        ("median val mae (price)", lambda s: s["describe"]["val"]["mae_price"]["50%"]),
-        ("median val r2", lambda s: s["describe"]["val"]["r2"]["50%"]),
-        ("pooled rmse (price)", lambda s: s["pooled"]["rmse_price"]),
-        ("splits/s", lambda s: s.get("splits_per_second")),
-        ("seconds", lambda s: s["seconds"]["total"]),
-    ]
-    for label, get in figures:
-        table.add_row(label, *(fmt(_safe(get, summary)) for _, summary in runs))
+    for label, values in compare_rows(runs):
+        table.add_row(label, *values)
     return table
+
+
+def runs_dm_table(tests: Sequence[Mapping[str, Any]]) -> Table:
+    """Diebold-Mariano between pairs of runs on the dates both forecast (out of sample)."""
+    table = _titled("Diebold-Mariano between runs: out-of-sample forecasts on the dates both have")
+    for column in ("run A", "run B", "DM", "p-value", "dates", "better"):
+        table.add_column(column, justify="right" if column in ("DM", "p-value", "dates") else "left")
+    for test in tests:
+        table.add_row(Text(test["a"]), Text(test["b"]), fmt(test["statistic"]), fmt(test["p_value"]),
+                      fmt(test["n"]), Text(test["note"]))
+    return table
+
+
+def residuals_text(residuals: Mapping[str, Any] | None) -> Text:
+    """One line: the Ljung-Box test of the stitched out-of-sample residuals."""
+    if not residuals:
+        return Text("Residuals: no out-of-sample forecasts to test.")
+    test = residuals["ljung_box"]
+    p_value = test["p_value"]
+    reading = ("they still hold autocorrelation a model could use" if p_value < 0.05
+               else "no autocorrelation detected")
+    return Text(f"Residuals of the out-of-sample forecasts ({residuals['points']:,} dates): mean "
+                f"{fmt(residuals['mean'])}, sd {fmt(residuals['std'])}; Ljung-Box over {test['lags']} lags "
+                f"Q {fmt(test['statistic'])}, p {'< 1e-16' if p_value < 1e-16 else fmt(p_value)}: {reading}.")
 
 
 def _safe(get, summary):
