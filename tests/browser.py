@@ -12,6 +12,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,17 +33,24 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="wfbt-chromium-")
         to_browser, self._send_fd = os.pipe()
         self._read_fd, from_browser = os.pipe()
-        # the shell puts the two pipe ends on fds 3 and 4, where Chromium expects them
-        script = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}'
+        # a small Python launcher puts the pipe ends on fds 3 and 4, where Chromium expects them
+        # (dup2 in the right order even when the pipes themselves got fds 3 and 4)
+        launch = ("import os, sys; a, b = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2])); "
+                  "os.dup2(a, 3); os.dup2(b, 4); os.set_inheritable(3, True); os.set_inheritable(4, True); "
+                  "os.execv(sys.argv[3], sys.argv[3:])")
         self.process = subprocess.Popen(
-            ["sh", "-c", script, executable, *FLAGS, f"--user-data-dir={self.profile}",
-             f"--window-size={width},{height}", "about:blank"],
+            [sys.executable, "-c", launch, str(to_browser), str(from_browser), executable, *FLAGS,
+             f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "about:blank"],
             pass_fds=(to_browser, from_browser), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser)
         os.close(from_browser)
         self._buffer, self._next_id, self.events = b"", 0, []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        except BaseException:
+            self.close()
+            raise
 
     def call(self, method: str, timeout: float = 30.0, session: bool = False, **params):
         self._next_id += 1
