@@ -164,6 +164,18 @@ def errors_over_time(run: RunData) -> Figure | None:
 # ------------------------------------------------------------------------ forecasts
 
 
+def _whole_and_last(n: int, last: int) -> tuple[Figure, list[tuple[object, slice, bool]]]:
+    """A figure with the whole series and, below, its last `last` points: (axes, rows, zoomed)
+    per panel. A series no longer than `last` gets one panel."""
+    if n <= last:
+        figure = _figure(4.5)
+        return figure, [(figure.subplots(), slice(None), True)]
+    figure = _figure(6.5)
+    top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
+    bottom.set_title(f"last {last} points", fontsize=10, loc="left")
+    return figure, [(top, slice(None), False), (bottom, slice(n - last, None), True)]
+
+
 def forecast_vs_actual(run: RunData, last: int = 120) -> Figure | None:
     """The stitched out-of-sample forecasts (what the P&L trades) against the actual price; below,
     the last `last` points."""
@@ -171,21 +183,19 @@ def forecast_vs_actual(run: RunData, last: int = 120) -> Figure | None:
         return None
     stitched = one_forecast_per_date(run.test_predictions)
     dates, actual, forecast = as_dates(stitched["date"]), stitched["actual"].to_numpy(), stitched["forecast"].to_numpy()
-    figure = _figure(6.5)
-    top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
-    tail = slice(max(0, len(dates) - last), None)
-    for ax, part, marker in ((top, slice(None), None), (bottom, tail, ".")):
+    figure, panels = _whole_and_last(len(dates), last)
+    for ax, part, zoomed in panels:
+        marker = "." if zoomed else None
         ax.plot(dates[part], actual[part], color=ACTUAL, lw=1.0, marker=marker, ms=3, label="actual")
         ax.plot(dates[part], forecast[part], color=MODEL, lw=1.0, alpha=0.85, marker=marker, ms=3,
                 label="forecast (out of sample)")
         ax.set_ylabel(_unit(run))
         ax.grid(alpha=0.3)
         _dates_axis(ax)
-    top.legend(loc="upper left", fontsize=9)
-    if len(dates):
-        top.axvspan(dates[tail][0], dates[-1], color=BAND, alpha=0.08)
-    bottom.set_title(f"last {min(last, len(dates))} points", fontsize=10, loc="left")
-    bottom.set_xlabel("date")
+    panels[0][0].legend(loc="upper left", fontsize=9)
+    if len(panels) == 2:
+        panels[0][0].axvspan(dates[-last], dates[-1], color=BAND, alpha=0.08)
+    panels[-1][0].set_xlabel("date")
     _title(figure, f"Out-of-sample forecast vs actual ({len(dates):,} dates)",
            "each date forecast by the latest split that had not seen it (after its validation window)")
     return figure
@@ -203,23 +213,20 @@ def intervals(run: RunData, last: int = 120) -> Figure | None:
     dates = as_dates(stitched["date"])
     actual, mean, std = (stitched[c].to_numpy() for c in ("actual", "forecast", "forecast_std"))
     inside = {level: float((np.abs(actual - mean) <= gaussian_z(level) * std).mean()) for level in (0.8, 0.95)}
-    figure = _figure(6.5)
-    top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
-    tail = slice(max(0, len(dates) - last), None)
-    for ax, part in ((top, slice(None)), (bottom, tail)):
+    figure, panels = _whole_and_last(len(dates), last)
+    for ax, part, zoomed in panels:
         for level, alpha in ((0.95, 0.15), (0.8, 0.3)):
             half = gaussian_z(level) * std[part]
             ax.fill_between(dates[part], mean[part] - half, mean[part] + half, color=BAND, alpha=alpha, lw=0,
                             label=f"{level:.0%} interval: {inside[level]:.1%} of actuals inside")
         ax.plot(dates[part], mean[part], color=MODEL, lw=1.0, label="forecast mean")
-        ax.plot(dates[part], actual[part], color=ACTUAL, lw=0.9, marker="." if ax is bottom else None, ms=3,
+        ax.plot(dates[part], actual[part], color=ACTUAL, lw=0.9, marker="." if zoomed else None, ms=3,
                 label="actual")
         ax.set_ylabel(_unit(run))
         ax.grid(alpha=0.3)
         _dates_axis(ax)
-    top.legend(loc="upper left", fontsize=9)
-    bottom.set_title(f"last {min(last, len(dates))} points", fontsize=10, loc="left")
-    bottom.set_xlabel("date")
+    panels[0][0].legend(loc="upper left", fontsize=9)
+    panels[-1][0].set_xlabel("date")
     _title(figure, "Gaussian forecast intervals, one-step validation forecasts",
            f"{len(dates):,} dates; a calibrated model has about 80 % and 95 % of actuals inside")
     return figure

@@ -20,7 +20,8 @@ import polars as pl
 
 from wfbt.errors import UserError
 
-INT_COLUMNS = ("split", "epoch", "epochs_run", "best_epoch", "n_days")
+# the dtypes the tables have in memory (`wfbt.tables`), so a run read back equals the run computed
+INT_COLUMNS = {"split": pl.Int64, "epoch": pl.Int64, "n_days": pl.Int64, "epochs_run": pl.Int32, "best_epoch": pl.Int32}
 TEXT_COLUMNS = ("date", "train_start", "train_end", "val_start", "val_end", "status", "ticker")
 CSV_FILES = ("splits.csv", "predictions.csv", "test_predictions.csv", "curves.csv", "equity.csv", "pnl_splits.csv")
 
@@ -66,7 +67,7 @@ def read_table(path: Path) -> pl.DataFrame | None:
     if not path.is_file():
         return None
     header = pl.read_csv(path, n_rows=0, glob=False).columns
-    schema = {c: pl.Int64 if c in INT_COLUMNS else pl.String if c in TEXT_COLUMNS else pl.Float64 for c in header}
+    schema = {c: INT_COLUMNS.get(c) or (pl.String if c in TEXT_COLUMNS else pl.Float64) for c in header}
     try:
         return pl.read_csv(path, schema_overrides=schema, glob=False)
     except pl.exceptions.PolarsError as exc:
