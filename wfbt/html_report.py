@@ -20,7 +20,7 @@ from typing import Any
 
 from wfbt import __version__, plots
 from wfbt.diagnostics import dm_between_runs, residual_summary
-from wfbt.report import COMPARED_TITLES, PRICE, STATS, compare_rows, fmt, format_figure, next_forecast_text
+from wfbt.report import COMPARED_TITLES, FIGURE_LABELS, PRICE, STATS, compare_rows, fmt, format_figure, next_forecast_text
 from wfbt.rundata import CSV_FILES, RunData, read_run
 from wfbt.rundir import write_text_atomic
 
@@ -210,7 +210,7 @@ def report_page(run: RunData, images: Mapping[str, bytes], residuals: Mapping[st
         params = ", ".join(f"{k}={v}" for k, v in (strategy.get("params") or {}).items())
         body.append(_table(f"P&L of {strategy.get('name')}({params}), out of sample, after costs "
                            f"({fmt(strategy.get('cost_bps'))} bps)", ["figure", "strategy", "buy & hold"],
-                           ([name.replace("_", " "), format_figure(name, value),
+                           ([FIGURE_LABELS.get(name, name.replace("_", " ")), format_figure(name, value),
                              format_figure(name, _get(strategy, "buy_hold", name))]
                             for name, value in (strategy.get("figures") or {}).items())))
     if s.get("next_forecast"):
