@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.dates as mdates
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
@@ -61,12 +61,13 @@ def _log_if_positive(ax, *arrays: np.ndarray) -> None:
 
 
 def _log_scale(ax, spread: float) -> None:
-    """A log y axis labelled 0.5, 1, 2 rather than 5x10^-1: the in-between ticks labelled too
-    when the axis spans little more than a decade."""
+    """A log y axis labelled 0.5, 1, 2 rather than 5x10^-1, with ticks at 1-2-5 (or every digit)
+    when it spans a few decades or less."""
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain if spread < 30 else NullFormatter())
+    subs = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0) if spread < 4 else (1.0, 2.0, 5.0) if spread < 300 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def p_text(p_value: float) -> str:
@@ -147,10 +148,11 @@ def errors_over_time(run: RunData) -> Figure | None:
     ax.legend(loc="upper left", fontsize=9)
     ax.grid(alpha=0.3)
     if has_naive:
-        ratio = model / series[1][1]
-        axes[1].plot(dates, np.exp(_rolling_median(np.log(ratio), window)), color=MODEL, lw=1.5)
+        smooth = np.exp(_rolling_median(np.log(model / series[1][1]), window))
+        axes[1].plot(dates, smooth, color=MODEL, lw=1.5)
         axes[1].axhline(1.0, color=ACTUAL, lw=0.8, ls="--")
-        _log_scale(axes[1], float(np.nanmax(ratio) / np.nanmin(ratio)) if np.isfinite(ratio).any() else 1.0)
+        shown = np.append(_finite(smooth), 1.0)
+        _log_scale(axes[1], float(shown.max() / shown.min()))
         axes[1].set_ylabel("RMSE ratio\nmodel / naive")
         axes[1].grid(alpha=0.3)
     axes[-1].set_xlabel("first validation date of the split")
@@ -424,16 +426,17 @@ def compare_errors(runs: list[RunData]) -> Figure | None:
     bins = np.geomspace(everything.min(), everything.max(), 40) if everything.max() > everything.min() else 10
     for (name, rmse), color in zip(values.items(), (MODEL, *BASELINE_COLORS) * len(values), strict=False):
         positive = rmse[rmse > 0]
-        ax.hist(positive, bins=bins, histtype="step", lw=1.6, color=color,
-                label=f"{name}: median {np.median(rmse):.3g} ({len(rmse):,} splits)")
+        ax.hist(positive, bins=bins, weights=np.full(len(positive), 1 / max(len(positive), 1)), histtype="step",
+                lw=1.6, color=color, label=f"{name}: median {np.median(rmse):.3g} ({len(rmse):,} splits)")
     if isinstance(bins, np.ndarray):
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_xlabel("validation RMSE per split (price units)")
-    ax.set_ylabel("splits")
+    ax.set_ylabel("share of the run's splits")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
     ax.legend(fontsize=9)
     ax.grid(alpha=0.3)
-    _title(figure, "Per-split validation RMSE of each run's model, overlaid")
+    _title(figure, "Per-split validation RMSE of each run's model, overlaid (share of each run's splits per bin)")
     return figure
 
 

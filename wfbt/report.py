@@ -329,7 +329,7 @@ def compare_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Table:
 def runs_dm_table(tests: Sequence[Mapping[str, Any]]) -> Table:
     """Diebold-Mariano between pairs of runs on the dates both forecast (out of sample)."""
     table = _titled("Diebold-Mariano between runs: out-of-sample forecasts on the dates both have")
-    for column in ("run A", "run B", "DM", "p-value", "dates", "better"):
+    for column in ("run A", "run B", "DM", "p-value", "dates", "result"):
         table.add_column(column, justify="right" if column in ("DM", "p-value", "dates") else "left")
     for test in tests:
         table.add_row(Text(test["a"]), Text(test["b"]), fmt(test["statistic"]), fmt(test["p_value"]),
