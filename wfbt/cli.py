@@ -229,7 +229,6 @@ def _print_report_files(console: Console, files) -> None:
 
 def _report(args: argparse.Namespace, console: Console) -> int:
     from wfbt import html_report, report
-
     from wfbt.rundata import read_summary
 
     run_dir = Path(args.run_dir)
