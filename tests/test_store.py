@@ -144,6 +144,8 @@ def test_the_tables_follow_the_declared_schema(tiny_run):
     assert tiny_run.predictions.columns == schema.column_names(schema.PREDICTIONS, baselines)
     assert tiny_run.test_predictions.columns == schema.column_names(schema.TEST_PREDICTIONS, baselines)
     assert tiny_run.curves.columns == schema.column_names(schema.CURVES, baselines)
+    ljung_box = tiny_run.summary["residuals"]["ljung_box"]  # in summary.json, not only in the report
+    assert 0.0 <= ljung_box["p_value"] <= 1.0 and ljung_box["lags"] >= 1
     declared = {c.name for c in schema.COLUMNS}
     assert {"val_rmse_price", "{baseline}_forecast", "forecast_std"} <= declared
 

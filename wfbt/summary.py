@@ -14,6 +14,7 @@ import polars as pl
 
 from wfbt.config import Config
 from wfbt.data import PriceSeries
+from wfbt.diagnostics import residual_summary
 from wfbt.evaluation import describe, dm_test, interval_coverage, share_better
 from wfbt.metrics import PRICE, SCALED, price_metrics, regression_metrics
 from wfbt.pnl import StrategyResult, one_forecast_per_date
@@ -68,6 +69,7 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
     }
     summary.update(comparison(splits, predictions, baselines))
     summary["dm_test_after_validation"] = after_validation_dm(test_predictions, baselines)
+    summary["residuals"] = residual_summary(test_predictions)  # Ljung-Box of the out-of-sample residuals
     if "forecast_std" in predictions.columns:
         summary["coverage"] = coverage(predictions)
     if next_forecast is not None:
