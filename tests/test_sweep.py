@@ -83,3 +83,21 @@ def test_trials_of_other_shapes_get_their_own_program_and_the_cli_prints_the_tab
     printed = capsys.readouterr().out
     assert "2 trials in 2 compiled program(s)" in printed and "model.hidden_size" in printed
     assert Path(tmp_path / "s" / "trials" / "001" / "summary.json").is_file()
+
+
+def test_the_trials_table_fits_80_columns_without_cutting_numbers():
+    from rich.console import Console
+
+    from wfbt import report
+
+    trials = pl.DataFrame({"trial": ["000", "001"], "train.learning_rate": [0.001, 0.003], "train.seed": [0, 1],
+                           "val_rmse_price_median": [0.9345, 0.9528], "val_rmse_price_iqr": [0.971, 0.9912],
+                           "beats_naive": [0.1616, 0.1667], "dm_naive_statistic": [4.694, 5.089],
+                           "dm_naive_p_value": [5.017e-06, 8.383e-07], "sharpe": [-0.2922, -0.5133],
+                           "seconds": [164.8, 166.2]})
+    console = Console(width=80, record=True)
+    console.print(report.fitting(console, lambda: report.trials_table(trials, 1),
+                                 lambda: report.trials_table(trials, 1, narrow=True)))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "learning_rate" in text and "5.02e-06" in text

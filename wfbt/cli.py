@@ -209,7 +209,8 @@ def _study(args: argparse.Namespace, console: Console, errors: Console) -> int:
     if args.quiet:
         print(done.run_dir, flush=True)
     elif args.command == "sweep":
-        console.print(report.trials_table(done.table, done.programs))
+        console.print(report.fitting(console, lambda: report.trials_table(done.table, done.programs),
+                                     lambda: report.trials_table(done.table, done.programs, narrow=True)))
         console.print(Text.assemble("trials in ", (str(done.run_dir / sweep.TRIALS), "bold"), "; table in ",
                                     (str(done.run_dir / sweep.TRIALS_CSV), "bold")))
     else:

@@ -362,14 +362,22 @@ TRIAL_HEADERS = {"val_rmse_price_median": "median RMSE", "val_rmse_price_iqr": "
                  "sharpe": "Sharpe", "seconds": "s"}
 
 
-def trials_table(trials: Any, programs: int) -> Table:
-    """A sweep's trials.csv (a Polars frame), one row per trial, with short headers."""
-    table = _titled(f"Sweep: {trials.height} trials in {programs} compiled program(s); validation RMSE in price units")
-    for column in trials.columns:
-        table.add_column(Text(TRIAL_HEADERS.get(column, column)), justify="left" if column == "trial" else "right")
-    for row in trials.rows():
-        table.add_row(*(Text(fmt(value)) for value in row))
+def trials_table(trials: Any, programs: int, narrow: bool = False) -> Table:
+    """A sweep's trials.csv (a Polars frame), one row per trial, with short headers; `narrow`
+    keeps the verdict columns and names swept keys without their section (80 columns)."""
+    title = f"Sweep: {trials.height} trials in {programs} compiled program(s); validation RMSE in price units"
+    table = _titled(title)
+    columns = [c for c in trials.columns if not narrow or c not in NARROW_DROPS]
+    for column in columns:
+        header = column.split(".", 1)[-1] if narrow else TRIAL_HEADERS.get(column, column)
+        table.add_column(Text(TRIAL_HEADERS.get(column, header)), justify="left" if column == "trial" else "right",
+                         no_wrap=True)
+    for row in trials.select(columns).rows():
+        table.add_row(*(Text(fmt(value, 3 if narrow else 4)) for value in row))
     return table
+
+
+NARROW_DROPS = ("val_rmse_price_iqr", "dm_naive_statistic", "seconds")
 
 
 def tune_table(tuned: Mapping[str, Any]) -> Table:
