@@ -38,3 +38,12 @@ def test_a_run_and_a_sweep_on_ray_equal_the_local_ones(tmp_path, tiny_data, loca
     on_ray = run_sweep(path, [*FAST, "engine.ray='local'"], out_dir=tmp_path / "sweep")
     assert on_ray.results[0].predictions.equals(local.predictions)
     assert not on_ray.results[1].predictions.equals(local.predictions)  # the other learning rate
+
+
+def test_the_ray_flag_sets_the_engine_key():
+    from wfbt.cli import _ray_override, build_parser
+
+    for argv, expected in ((["run", "x.toml", "--ray"], ['engine.ray="local"']),
+                           (["sweep", "x.toml", "--ray", "ray://head:10001"], ['engine.ray="ray://head:10001"']),
+                           (["tune", "x.toml"], [])):
+        assert _ray_override(build_parser().parse_args(argv)) == expected

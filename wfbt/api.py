@@ -100,9 +100,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, overwrite:
     experiment = prepare(config, data=data)
     out = Path(out_dir) if out_dir is not None else None
     store = open_store(experiment, out, overwrite) if out is not None else MemoryStore()
-    for note in store.notes:
-        if log:
-            log(note)
+    store.tell(log)
     results = compute(experiment, store, progress, started, run_dir=out)
     if out is not None:
         rundir.write_run(results, out, to_toml(config, data_source=experiment.prices.source,

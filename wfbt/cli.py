@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 a user error (one readable line, no traceback), 1 a bug
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path

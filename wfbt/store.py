@@ -19,6 +19,7 @@ import io
 import json
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,12 @@ class MemoryStore:
     sessions: list[Session] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the store did that a user should hear
+
+    def tell(self, log: Callable[[str], None] | None) -> None:
+        """Pass the store's notes (e.g. an older format retrained) to `log`, once."""
+        for note in self.notes if log else ():
+            log(note)
+        self.notes.clear()
 
     def save(self, raw: dict[str, np.ndarray]) -> None:
         self.chunks.append(raw)

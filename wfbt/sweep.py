@@ -140,9 +140,7 @@ def run_sweep(path: Path, overrides: Sequence[str] = (), out_dir: str | Path | N
         started = time.perf_counter()
         stores = [open_store(e, out / TRIALS / trials[i].id, overwrite) for i, e in zip(indices, group)]
         for store in stores:
-            for note in store.notes:
-                if log:
-                    log(note)
+            store.tell(log)
         members = _members(group, stores)
         first = group[0]
         chunk = choose_chunk_size(len(np.unique(first.plan.refit_from)), first.devices, first.config.engine.chunk_size)

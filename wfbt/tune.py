@@ -261,10 +261,7 @@ def _run_batch(study, optuna, asked, chosen, raw, path, overridden, out, stages,
         experiments = {i: prepare(trial_config(raw, chosen[i], path, overridden, count)) for i in alive}
         stores = {i: open_store(experiments[i], trial_folder(out, chosen[i]), overwrite=False) for i in alive}
         for store in stores.values():
-            for note in store.notes:
-                if log:
-                    log(note)
-            store.notes.clear()
+            store.tell(log)
         groups: dict[str, list[int]] = {}
         for i in alive:
             groups.setdefault(structure(experiments[i].config), []).append(i)
