@@ -8,7 +8,7 @@ import pytest
 
 from conftest import write_config
 from wfbt.cli import main
-from wfbt.engine import Hyper, TrainSettings, constant_hyper, learning_rate_schedule, make_optimizer
+from wfbt.optim import Hyper, TrainSettings, constant_hyper, learning_rate_schedule, make_optimizer
 
 
 def settings(**changes) -> TrainSettings:
