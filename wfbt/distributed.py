@@ -25,7 +25,7 @@ import numpy as np
 
 from wfbt.errors import UserError
 
-_POOLS: dict[tuple, list] = {}  # (model, settings, seed) -> actors, kept warm for the process
+_POOLS: dict[tuple, list] = {}  # (model, settings' structure, address) -> actors, kept warm for the process
 
 
 class ChunkWorker:
@@ -64,8 +64,8 @@ class RayTrainer:
     compile_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        self.pool = _pool(self.model, self.settings, self.seed, self.address)
-        self._next = itertools.cycle(range(len(self.pool)))
+        self._pool: list | None = None  # actors, created at the first chunk (a prepared run may train nothing)
+        self._next = itertools.count()
         self._local = None
 
     @property
@@ -75,7 +75,11 @@ class RayTrainer:
     def start(self, windows: Any, epochs: int | None = None, patience: int | None = None,
               hyper: Any = None, seed: Any = None) -> Any:
         """Send a chunk to the next actor; returns at once (a Ray object reference)."""
-        return self.pool[next(self._next)].train.remote(windows, epochs, patience, hyper, seed)
+        if self._pool is None:
+            self._pool = _pool(self.model, self.settings, self.address)
+        hyper = self.settings.hyper(len(windows)) if hyper is None else hyper  # the actor's numbers are not ours
+        seed = self.seed if seed is None else seed
+        return self._pool[next(self._next) % len(self._pool)].train.remote(windows, epochs, patience, hyper, seed)
 
     def collect(self, running: Any, keep_params: bool = False) -> Any:
         import ray
@@ -99,16 +103,17 @@ class RayTrainer:
         return self._local
 
 
-def _pool(model: Any, settings: Any, seed: int, address: str) -> list:
-    """Actors for one program, one per CPU (or GPU) of the cluster, created once per process."""
-    key = (repr(model), repr(settings), seed, address)
+def _pool(model: Any, settings: Any, address: str) -> list:
+    """Actors for one program, one per CPU (or GPU) of the cluster, created once per process and
+    shared by every trainer of the same structure (the numbers and seeds come with each chunk)."""
+    key = (repr(model), repr(settings.structure()), address)
     if key not in _POOLS:
         ray = connect(address)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         count = gpus or max(1, int(resources.get("CPU", 1)))
         worker = ray.remote(num_cpus=0 if gpus else 1, num_gpus=1 if gpus else 0)(ChunkWorker)
-        _POOLS[key] = [worker.remote(model, settings, seed, bool(gpus)) for _ in range(count)]
+        _POOLS[key] = [worker.remote(model, settings, 0, bool(gpus)) for _ in range(count)]
     return _POOLS[key]
 
 

@@ -8,6 +8,7 @@ patience), so one compiled program serves splits, and sweep trials, that differ 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -37,6 +38,13 @@ class TrainSettings:
     momentum: float = 0.0  # sgd only; 0: plain SGD
     schedule: str = "constant"  # "constant" | "cosine" (to 0 over the split's epochs x minibatches)
     warmup_steps: int = 0  # linear warm-up over this many updates; 0: none
+
+    def structure(self) -> TrainSettings:
+        """These settings with every per-split number replaced by whether it is on: what a compiled
+        program depends on (two settings with the same structure share one program)."""
+        return dataclasses.replace(self, learning_rate=1.0, patience=0, weight_decay=float(self.weight_decay > 0),
+                                   clip_norm=float(self.clip_norm > 0), momentum=float(self.momentum > 0),
+                                   warmup_steps=int(self.warmup_steps > 0))
 
     def hyper(self, count: int, **overrides: np.ndarray | float | int) -> Hyper:
         """Per-split hyper-parameter inputs for `count` splits: these settings, or `overrides`."""
