@@ -115,7 +115,7 @@ def prepare(config: Config) -> Experiment:
                         f"{len(devices)} {devices[0].platform} device(s); use 0 for all of them.")
     if config.engine.devices:
         devices = devices[: config.engine.devices]
-    model = _from_config(config, build_model, config.model, n_outputs, _unroll(config, devices))
+    model = _from_config(config, build_model, config.model, n_outputs, _unroll(config, devices), config.base_dirs)
     baselines = _from_config(config, check_baseline_names, config.evaluation.baselines)
     strategy = None
     if config.strategy is not None:

@@ -174,15 +174,17 @@ def _list(console: Console) -> int:
     from wfbt.baselines import BASELINES
     from wfbt.config import SplitsConfig
     from wfbt.data import sample_tickers
-    from wfbt.models import MODELS
+    from wfbt.model_plugins import available_models
     from wfbt.report import fitting
     from wfbt.strategy import available_strategies
 
     models = Table(title=escape("Models ([model] name)"), title_justify="left")
-    models.add_column("name", style="bold")
+    models.add_column("name", style="bold", overflow="fold")
+    models.add_column("source")
+    models.add_column("parameters", max_width=30)
     models.add_column("description")
-    for name, cls in MODELS.items():
-        models.add_row(Text(name), Text(_first_line(cls.__doc__) or cls.__name__))
+    for info in available_models(search_dirs=[Path.cwd()]):  # with the files in ./models/
+        models.add_row(Text(info.name), Text(info.source), Text(info.parameters), Text(info.summary))
     console.print(models)
 
     infos = available_strategies(search_dirs=[Path.cwd()])  # with the files in ./strategies/
