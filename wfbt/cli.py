@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="put several runs side by side")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     commands.add_parser("list", help="list models, strategies, baselines and sample data")
+    predict = commands.add_parser("predict", help="forecast the next point with a run's saved models",
+                                  description="Forecast the point after the data with the next-point models a run "
+                                              "saved in RUN_DIR/model/ (docs/models.md).")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("--data", metavar="FILE", help="a .csv or .parquet file with the run's columns "
+                                                        "(default: the run's own data)")
+    predict.add_argument("--json", action="store_true", help="print the forecast as JSON")
     return parser
 
 
@@ -113,6 +120,8 @@ def _dispatch(argv: list[str] | None, console: Console, errors: Console) -> int:
         return _run(args, console, errors)
     if args.command == "report":
         return _report(args, console)
+    if args.command == "predict":
+        return _predict(args, console)
     if args.command == "compare":
         from wfbt import report
 
@@ -160,6 +169,27 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     except (KeyError, TypeError, AttributeError, ValueError) as exc:  # valid JSON, not our summary
         raise UserError(f"{run_dir / 'summary.json'}: not a wfbt run summary "
                         f"({type(exc).__name__}: {exc}); was it written by `wfbt run`?") from None
+    return 0
+
+
+def _predict(args: argparse.Namespace, console: Console) -> int:
+    from wfbt import runtime
+
+    runtime.configure_jax()
+    from wfbt.saved import predict_next
+
+    forecast = predict_next(Path(args.run_dir), args.data)
+    if args.json:
+        sys.stdout.write(json.dumps(forecast, indent=2) + "\n")
+        sys.stdout.flush()
+        return 0
+    table = Table(title=escape(f"Next-point forecast ({forecast['windows']} saved windows)"), title_justify="left")
+    for column in ("date", "last date", "last value", "last window", "average"):
+        table.add_column(column, justify="left" if "date" in column else "right")
+    number = lambda value: "failed" if value is None else f"{value:,.4f}"  # noqa: E731
+    table.add_row(Text(forecast["date"]), Text(forecast["last_date"]), number(forecast["last_value"]),
+                  number(forecast["last_window"]), number(forecast["average"]))
+    console.print(table)
     return 0
 
 
