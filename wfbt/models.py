@@ -188,7 +188,7 @@ class AttentionForecaster(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
-    """`attention.causal_self_attention` with its parameters: queries, keys, values `Dense_0` (D, 3D),
+    """`attention.causal_attention` with its parameters: queries, keys, values `Dense_0` (D, 3D),
     the output projection `Dense_1` (D, D)."""
 
     width: int
