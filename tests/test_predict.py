@@ -77,3 +77,11 @@ def test_the_safetensors_package_reads_what_wfbt_writes(saved_run):
     theirs = numpy_io.load_file(str(saved_run.run_dir / "model" / "next_point.safetensors"))
     ours = read_safetensors(saved_run.run_dir / "model" / "next_point.safetensors")[0]
     assert set(theirs) == set(ours) and all(np.array_equal(theirs[k], ours[k]) for k in ours)
+
+
+def test_predict_without_saved_models_is_a_user_error(tmp_path, capsys):
+    from wfbt.cli import main
+
+    assert main(["predict", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no saved model in" in err and len(err.strip().splitlines()) == 1
