@@ -173,7 +173,9 @@ class ModelInfo:
 def available_models(search_dirs: Sequence[Path] = ()) -> list[ModelInfo]:
     """Built-ins, then every module class in `<dir>/models/*.py`, then entry points in `wfbt.models`;
     one that fails to load is listed with why."""
-    infos = [ModelInfo(name, "built-in", _summary(cls), "[model] keys") for name, cls in MODELS.items()]
+    shared = "hidden_size, num_layers, dense_size, dropout, init"
+    infos = [ModelInfo(name, "built-in", _summary(cls), shared + (", heads" if name == "attention" else ""))
+             for name, cls in MODELS.items()]
     for file_name, path in plugins.file_plugins(search_dirs, KIND):
         try:
             module = plugins.import_file(path, KIND)
