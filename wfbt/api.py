@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import polars as pl
 
-from wfbt import rundir, scaling, tables
+from wfbt import rundir, saved, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices, prices_from_frame
@@ -128,7 +128,7 @@ def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) ->
                         f"{len(devices)} {devices[0].platform} device(s); use 0 for all of them.")
     if config.engine.devices:
         devices = devices[: config.engine.devices]
-    model = _from_config(config, build_model, config.model, n_outputs, _unroll(config, devices))
+    model = _from_config(config, build_model, config.model, n_outputs, _unroll(config, devices), config.base_dirs)
     baselines = _from_config(config, check_baseline_names, config.evaluation.baselines)
     strategy = None
     if config.strategy is not None:
@@ -202,7 +202,8 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
     next_forecast = None
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
-        next_forecast = next_point_forecast(experiment, chunk, splits_table, store)
+        next_forecast = next_point_forecast(experiment, chunk, splits_table, store,
+                                            save_to=run_dir / saved.FOLDER if run_dir is not None else None)
         stages["next_forecast"] = time.perf_counter() - mark
     summary = run_summary(
         config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
@@ -329,7 +330,8 @@ def train_missing(members: list[Member], chunk: int, progress: ProgressFn | None
             pending = prepare_chunk(starts[position + 1])
             running = start(pending)
         refit = any(members[i].experiment.config.splits.refit_every > 1 for i, _, _ in parts)
-        result = trainer.collect(current, keep_params=refit)
+        save_params = any(members[i].experiment.config.output.save_params for i, _, _ in parts)
+        result = trainer.collect(current, keep_params=refit or save_params)
         for offset, (i, ids, windows) in enumerate(parts):
             member = members[i]
             own = result.rows(slice(offset * chunk, (offset + 1) * chunk))
@@ -344,6 +346,8 @@ def train_missing(members: list[Member], chunk: int, progress: ProgressFn | None
                            raw_outputs(follower, len(followers), member.experiment.settings.epochs).items()}
             for store in member.stores:
                 store.save(raw)
+                if member.experiment.config.output.save_params and isinstance(store, FolderStore):
+                    saved.save_split_params(store.folder.parent / saved.FOLDER, ids, own.params)  # every split's
             finished += len(raw["split"]) - int(np.isin(raw["split"], list(done_ids[i])).sum())
         if position == 0:
             first_chunk_seconds = time.perf_counter() - started
@@ -381,7 +385,7 @@ def _pad(ids: np.ndarray, size: int) -> np.ndarray:
 
 
 def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.DataFrame,
-                        store: MemoryStore | None = None) -> dict[str, Any]:
+                        store: MemoryStore | None = None, save_to: Path | None = None) -> dict[str, Any]:
     """Forecast the first date after the data: from the last window, and averaged over the last k.
 
     There is no validation window after the data, so these models train without early stopping
@@ -398,7 +402,8 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
     # the store's fingerprint covers data, model, training and splits; these are what else they read
     key = {"rows": n, "k": int(k), "epochs": epochs, "width": int(width)}
     cached = store.read_json(NEXT_FORECAST) if store is not None else None
-    if cached is not None and cached.get("key") == key:  # a rerun that trained nothing new: no need to retrain them
+    # a rerun that trained nothing new: no need to retrain them (unless their saved models are gone)
+    if cached is not None and cached.get("key") == key and (save_to is None or saved.has_next_point(save_to)):
         return cached["forecast"]
     pad = _pad(np.arange(k), math.ceil(k / chunk) * chunk)  # whole chunks of the walk-forward shape
     width = max(width, int((stops - starts).max()))  # the walk-forward width, unless expanding outgrew it
@@ -411,7 +416,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
         started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0, hyper=experiment.hyper(chunk),
                                                       seed=config.train.seed)))
-    results = [(scaler, trainer.collect(running)) for scaler, running in started]
+    results = [(scaler, trainer.collect(running, keep_params=save_to is not None)) for scaler, running in started]
     forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
                                 for scaler, result in results])[:k]
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
@@ -422,6 +427,22 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
     }
+    if save_to is not None:  # issue 16: the trained models leave the run (wfbt.saved, docs/models.md)
+        _save_next_point(experiment, save_to, results, k, starts, stops, windows, ok, forecast)
     if store is not None:
         store.write_json(NEXT_FORECAST, {"key": key, "forecast": forecast})
     return forecast
+
+
+def _save_next_point(experiment: Experiment, folder: Path, results: list, k: int, starts: np.ndarray,
+                     stops: np.ndarray, windows: Any, ok: np.ndarray, forecast: dict[str, Any]) -> None:
+    """The next-point models, their scalers and what `wfbt predict` needs, into `folder`."""
+    config = experiment.config
+    params = jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts])[:k], *[r.params for _, r in results])
+    offset = np.concatenate([scaler.offset for scaler, _ in results])[:k]
+    scale = np.concatenate([scaler.scale for scaler, _ in results])[:k]
+    rows = windows.x_val.shape[1] + windows.x_train.shape[1] + windows.x_test.shape[1]  # the final forward pass
+    config_toml = to_toml(config, data_source=experiment.prices.source)
+    info = saved.next_point_info(config.base_dirs, config.model.lookback, rows, _unroll(config, experiment.devices),
+                                 2 if config.train.loss == "gaussian_nll" else 1, starts, stops, forecast)
+    saved.save_next_point(folder, params, offset, scale, ok, info, config_toml)

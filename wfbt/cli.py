@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--html", metavar="FILE", help="also write a comparison page (self-contained HTML)")
     commands.add_parser("list", help="list models, strategies, baselines and sample data")
     _add_study_parsers(commands)
+    predict = commands.add_parser("predict", help="forecast the next point with a run's saved models",
+                                  description="Forecast the point after the data with the next-point models a run "
+                                              "saved in RUN_DIR/model/ (docs/models.md).")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("--data", metavar="FILE", help="a .csv or .parquet file with the run's columns "
+                                                        "(default: the run's own data)")
+    predict.add_argument("--json", action="store_true", help="print the forecast as JSON")
     return parser
 
 
@@ -161,6 +168,8 @@ def _dispatch(argv: list[str] | None, console: Console, errors: Console) -> int:
         return _report(args, console)
     if args.command in ("sweep", "tune"):
         return _study(args, console, errors)
+    if args.command == "predict":
+        return _predict(args, console)
     if args.command == "compare":
         return _compare(args, console)
     return _list(console)
@@ -269,6 +278,27 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace, console: Console) -> int:
+    from wfbt import runtime
+
+    runtime.configure_jax()
+    from wfbt.saved import predict_next
+
+    forecast = predict_next(Path(args.run_dir), args.data)
+    if args.json:
+        sys.stdout.write(json.dumps(forecast, indent=2) + "\n")
+        sys.stdout.flush()
+        return 0
+    table = Table(title=escape(f"Next-point forecast ({forecast['windows']} saved windows)"), title_justify="left")
+    for column in ("date", "last date", "last value", "last window", "average"):
+        table.add_column(column, justify="left" if "date" in column else "right")
+    number = lambda value: "failed" if value is None else f"{value:,.4f}"  # noqa: E731
+    table.add_row(Text(forecast["date"]), Text(forecast["last_date"]), number(forecast["last_value"]),
+                  number(forecast["last_window"]), number(forecast["average"]))
+    console.print(table)
+    return 0
+
+
 def _print_json(path: Path) -> None:
     """summary.json as written, byte for byte, for `jq` and scripts: no rich, no wrapping."""
     text = path.read_text()
@@ -280,15 +310,17 @@ def _list(console: Console) -> int:
     from wfbt.baselines import BASELINES
     from wfbt.config import SplitsConfig
     from wfbt.data import sample_tickers
-    from wfbt.models import MODELS
+    from wfbt.model_plugins import available_models
     from wfbt.report import fitting
     from wfbt.strategy import available_strategies
 
     models = Table(title=escape("Models ([model] name)"), title_justify="left")
-    models.add_column("name", style="bold")
+    models.add_column("name", style="bold", overflow="fold")
+    models.add_column("source")
+    models.add_column("parameters", max_width=30)
     models.add_column("description")
-    for name, cls in MODELS.items():
-        models.add_row(Text(name), Text(_first_line(cls.__doc__) or cls.__name__))
+    for info in available_models(search_dirs=[Path.cwd()]):  # with the files in ./models/
+        models.add_row(Text(info.name), Text(info.source), Text(info.parameters), Text(info.summary))
     console.print(models)
 
     infos = available_strategies(search_dirs=[Path.cwd()])  # with the files in ./strategies/

@@ -53,6 +53,8 @@ class ModelConfig:
     dense_size: int = 25
     dropout: tuple[float, ...] = (0.3, 0.2)
     init: Literal["torch", "keras"] = "torch"  # see docs/configuration.md: torch matched the reference loops
+    heads: int = 2  # attention heads (model "attention" only); must divide hidden_size
+    params: Mapping[str, Any] = field(default_factory=dict)  # a plugin model's own keys (docs/models.md)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class EngineConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     dir: str = ""  # "": runs/<config file stem>
+    save_params: bool = False  # also save every split's trained parameters (docs/models.md)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ SECTIONS: dict[str, type] = {
 }
 STUDY_SECTIONS = ("sweep", "tune")  # tables of many experiments over one config (wfbt.sweep)
 STRATEGY_OWN_KEYS = ("name", "cost_bps", "slippage_bps", "periods_per_year")
+BUILTIN_MODELS = ("lstm", "mlp", "gru", "attention")  # any other [model] name is a plugin (wfbt.models)
+MODEL_OWN_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "params")
 MAX_ROWS = 100_000_000  # rows, window lengths, steps, batch sizes: far beyond any price series
 MAX_BATCH = 100_000
 MAX_UNITS = 4_096  # LSTM and dense units
@@ -202,6 +207,11 @@ def _build(cls: type, table: Mapping[str, Any], section: str, path: Path, overri
         values["params"] = {k: v for k, v in table.items() if k not in STRATEGY_OWN_KEYS}
         table = {k: v for k, v in table.items() if k in STRATEGY_OWN_KEYS}
         names = list(STRATEGY_OWN_KEYS)
+    elif cls is ModelConfig:  # a plugin's own keys are checked by the plugin (wfbt.model_plugins)
+        plugin = table.get("name", ModelConfig.name) not in BUILTIN_MODELS
+        values["params"] = {k: v for k, v in table.items() if plugin and k not in MODEL_OWN_KEYS}
+        table = {k: v for k, v in table.items() if k not in values["params"]}
+        names = list(MODEL_OWN_KEYS)
     for key, value in table.items():
         where = f"--set {section}.{key}" if (section, key) in overridden else f"{path}: [{section}] {key}"
         if key not in names:
@@ -278,6 +288,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
          f"must be at least 1, got {s.max_splits}."),
         (m.hidden_size >= 1, "[model] hidden_size", f"must be at least 1, got {m.hidden_size}."),
         (m.num_layers >= 1, "[model] num_layers", f"must be at least 1, got {m.num_layers}."),
+        (m.heads >= 1, "[model] heads", f"must be at least 1, got {m.heads}."),
         (m.dense_size >= 0, "[model] dense_size", f"must be 0 or more, got {m.dense_size}."),
         (all(0.0 <= p < 1.0 for p in m.dropout), "[model] dropout",
          f"rates must lie in [0, 1), got {list(m.dropout)}."),
@@ -307,7 +318,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
               ("[splits] gap", s.gap, MAX_ROWS), ("[splits] refit_every", s.refit_every, MAX_ROWS),
               ("[splits] max_splits", s.max_splits or 1, MAX_ROWS), ("[model] lookback", m.lookback, MAX_ROWS),
               ("[model] hidden_size", m.hidden_size, MAX_UNITS), ("[model] dense_size", m.dense_size, MAX_UNITS),
-              ("[model] num_layers", m.num_layers, MAX_LAYERS), ("[train] epochs", t.epochs, MAX_EPOCHS),
+              ("[model] num_layers", m.num_layers, MAX_LAYERS), ("[model] heads", m.heads, MAX_UNITS), ("[train] epochs", t.epochs, MAX_EPOCHS),
               ("[train] patience", t.patience, MAX_EPOCHS), ("[train] batch_size", t.batch_size, MAX_BATCH),
               ("[train] warmup_steps", t.warmup_steps, MAX_ROWS),
               ("[evaluation] forecast_average", config.evaluation.forecast_average, MAX_ROWS),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import flax.linen as nn
 from flax.traverse_util import flatten_dict, unflatten_dict
@@ -19,8 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from wfbt import hashrng
-from wfbt.config import ModelConfig
-from wfbt.errors import UserError, did_you_mean, known
+from wfbt.attention import causal_attention, layer_norm
+from wfbt.config import BUILTIN_MODELS, ModelConfig
+from wfbt.errors import UserError
+from wfbt.gru import gru_layer, gru_layer_reference
 from wfbt.lstm import lstm_layer
 
 MIN_VARIANCE = 1e-6
@@ -58,6 +61,40 @@ class FusedLSTM(nn.Module):
         return hidden_states if self.time_major else jnp.swapaxes(hidden_states, 0, 1)
 
 
+class FusedGRU(nn.Module):
+    """A GRU layer (Flax's `nn.GRUCell`) with one fused gate matmul; the time loop is `gru.gru_layer`.
+
+    Parameters: `kernel` (F, 3H), `recurrent_kernel` (H, 3H), `bias` (3H), `recurrent_bias` (H,
+    the bias of h·U_n inside the reset gate), gates r, z, n. Inputs as `FusedLSTM`'s.
+    `custom_backward=False` differentiates the loop by autodiff instead (measured slower,
+    docs/performance.md).
+    """
+
+    features: int
+    return_sequences: bool = False
+    unroll: int = 1
+    init_scheme: str = "keras"
+    time_major: bool = False
+    custom_backward: bool = True
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        hidden = self.features
+        shape = (inputs.shape[-1], 3 * hidden)
+        rule = functools.partial(init_rule, self.init_scheme, "gru", kernel_shape=shape)
+        kernel = _param(self, "kernel", rule("kernel"), shape)
+        recurrent = _param(self, "recurrent_kernel", rule("recurrent_kernel"), (hidden, 3 * hidden))
+        bias = _param(self, "bias", rule("bias"), (3 * hidden,))
+        recurrent_bias = _param(self, "recurrent_bias", rule("recurrent_bias"), (hidden,))
+        sequence = inputs if self.time_major else jnp.swapaxes(inputs, 0, 1)
+        unroll = min(self.unroll, sequence.shape[0])
+        layer = gru_layer if self.custom_backward else gru_layer_reference
+        hidden_states = layer(sequence, kernel, bias, recurrent, recurrent_bias, unroll, unroll == 1)
+        if not self.return_sequences:
+            return hidden_states[-1]
+        return hidden_states if self.time_major else jnp.swapaxes(hidden_states, 0, 1)
+
+
 class LSTMForecaster(nn.Module):
     """The reference network: stacked LSTMs with dropout, then Dense(dense_size) -> Dense(1)."""
 
@@ -75,6 +112,29 @@ class LSTMForecaster(nn.Module):
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedLSTM(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
+            h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
+        return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
+
+
+class GRUForecaster(nn.Module):
+    """Stacked GRUs with dropout, then Dense(dense_size) -> Dense(1): the reference shape, GRU cells."""
+
+    hidden_size: int = 50
+    num_layers: int = 2
+    dense_size: int = 25
+    dropout: tuple[float, ...] = (0.3, 0.2)
+    n_outputs: int = 1
+    unroll: int = 1
+    init_scheme: str = "keras"
+    custom_backward: bool = True  # False: autodiff through the loop (benchmarks/model_speed.py)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
+        h = x.T[..., None]  # time-major (L, B, 1) through the whole stack
+        for layer in range(self.num_layers):
+            last = layer == self.num_layers - 1
+            h = FusedGRU(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme,
+                         time_major=True, custom_backward=self.custom_backward)(h)
             h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
@@ -99,8 +159,59 @@ class MLPForecaster(nn.Module):
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
 
+class AttentionForecaster(nn.Module):
+    """Causal self-attention over the lookback window (pre-LN blocks), last position -> Dense head."""
+
+    hidden_size: int = 50  # the width D of every position
+    num_layers: int = 2
+    dense_size: int = 25
+    dropout: tuple[float, ...] = (0.3, 0.2)
+    n_outputs: int = 1
+    unroll: int = 1  # unused: no time loop
+    init_scheme: str = "keras"
+    heads: int = 2
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
+        width = self.hidden_size
+        h = Dense(width, self.init_scheme)(x[..., None])  # (B, L, D): each scaled value embedded
+        position = _param(self, "position", InitRule("uniform", float(1.0 / np.sqrt(width))), (x.shape[-1], width))
+        h = h + position  # learned positional embedding
+        for layer in range(self.num_layers):
+            # pre-LN residual blocks; dropout on each branch (salted apart), rates as between LSTM layers
+            attended = CausalSelfAttention(width, self.heads, self.init_scheme)(LayerNorm()(h))
+            h = h + _dropout(attended, self.dropout, layer, deterministic, dropout_seed)
+            hidden = nn.relu(Dense(2 * width, self.init_scheme)(LayerNorm()(h)))
+            feed = Dense(width, self.init_scheme)(hidden)
+            h = h + _dropout(feed, self.dropout, layer, deterministic, dropout_seed, salt=layer + self.num_layers)
+        return _head(LayerNorm()(h[:, -1]), self.dense_size, self.n_outputs, self.init_scheme)
+
+
+class CausalSelfAttention(nn.Module):
+    """`attention.causal_attention` with its parameters: queries, keys, values `Dense_0` (D, 3D),
+    the output projection `Dense_1` (D, D)."""
+
+    width: int
+    heads: int
+    init_scheme: str = "keras"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        qkv = Dense(3 * self.width, self.init_scheme)(x)
+        return Dense(self.width, self.init_scheme)(causal_attention(qkv, self.heads))
+
+
+class LayerNorm(nn.Module):
+    """`attention.layer_norm` with `scale` (ones) and `bias` (zeros) over the last axis."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (x.shape[-1],)
+        return layer_norm(x, _param(self, "scale", InitRule("ones"), shape), _param(self, "bias", InitRule("zeros"), shape))
+
+
 def _dropout(h: jax.Array, rates: tuple[float, ...], layer: int, deterministic: bool,
-             seed: jax.Array | None) -> jax.Array:
+             seed: jax.Array | None, salt: int | None = None) -> jax.Array:
     """Dropout after `layer` (rate 0 past the configured ones), from a counter-based hash of
     `seed` (uint32[2], see `wfbt.hashrng`): one fused op, unlike `nn.Dropout`'s threefry loop."""
     rate = rates[layer] if layer < len(rates) else 0.0
@@ -108,7 +219,7 @@ def _dropout(h: jax.Array, rates: tuple[float, ...], layer: int, deterministic: 
         return h
     if seed is None:
         raise ValueError("training with dropout needs a dropout_seed")
-    return hashrng.dropout(h, rate, seed, layer)
+    return hashrng.dropout(h, rate, seed, layer if salt is None else salt)
 
 
 class Dense(nn.Module):
@@ -146,15 +257,24 @@ def _head(h: jax.Array, dense_size: int, n_outputs: int, init: str = "keras") ->
     return out[..., 0] if n_outputs == 1 else out
 
 
-MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster}
+MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMForecaster, "mlp": MLPForecaster, "gru": GRUForecaster,
+                                      "attention": AttentionForecaster}
+assert tuple(MODELS) == BUILTIN_MODELS  # config.py reads a plugin's own keys by these names
 
 
-def build_model(config: ModelConfig, n_outputs: int, unroll: int = 1) -> nn.Module:
+def build_model(config: ModelConfig, n_outputs: int, unroll: int = 1, search_dirs: tuple[Path, ...] = ()) -> nn.Module:
+    """The `[model]` network: a built-in, or a plugin (`models/x.py:Class` looked up in
+    `search_dirs`, or an entry point in the group `wfbt.models`; see `wfbt.model_plugins`)."""
     if config.name not in MODELS:
-        raise UserError(
-            f"[model] name: unknown model '{config.name}'.{did_you_mean(config.name, MODELS)} "
-            f"Known models: {known(MODELS)}."
-        )
+        from wfbt.model_plugins import build_plugin  # it builds on this module's initialisation
+
+        return build_plugin(config, n_outputs, search_dirs)
+    extra = {}
+    if config.name == "attention":
+        if config.heads < 1 or config.hidden_size % config.heads:
+            raise UserError(f"[model] heads: {config.heads} must divide hidden_size {config.hidden_size} "
+                            f"(each head gets hidden_size / heads features).")
+        extra["heads"] = config.heads
     return MODELS[config.name](
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
@@ -163,6 +283,7 @@ def build_model(config: ModelConfig, n_outputs: int, unroll: int = 1) -> nn.Modu
         n_outputs=n_outputs,
         unroll=unroll,
         init_scheme=config.init,
+        **extra,
     )
 
 
@@ -181,8 +302,9 @@ def split_outputs(out: jax.Array) -> tuple[jax.Array, jax.Array | None]:
 @dataclass(frozen=True)
 class InitRule:
     """How one parameter is drawn: U(±limit) (`uniform`), the sum of two such (`uniform_pair`:
-    PyTorch's b_ih + b_hh), per-gate orthogonal (H, H) blocks (`orthogonal`, Keras' recurrent
-    kernels), zeros with ones on the forget gate (`forget`, Keras' unit_forget_bias), or `zeros`."""
+    PyTorch's b_ih + b_hh; `gru_bias`: on the first two thirds only), per-gate orthogonal (H, H)
+    blocks (`orthogonal`, Keras' recurrent kernels), zeros with ones on the forget gate (`forget`,
+    Keras' unit_forget_bias), `ones` or `zeros`."""
 
     kind: str
     limit: float = 0.0
@@ -193,18 +315,46 @@ class InitRule:
 
 
 def init_rule(scheme: str, layer: str, leaf: str, kernel_shape: tuple[int, int]) -> InitRule:
-    """The rule for parameter `leaf` of a `layer` ("lstm" or "dense") whose input kernel is
-    (fan_in, fan_out): "torch" is U(±1/√H) for LSTMs and U(±1/√fan_in) for dense layers,
-    "keras" is Glorot-uniform kernels, orthogonal recurrent kernels, forget bias 1, zero biases."""
+    """The rule for parameter `leaf` of a `layer` ("lstm", "gru" or "dense") whose input kernel is
+    (fan_in, fan_out): "torch" is U(±1/√H) for recurrent layers (PyTorch's b_ih + b_hh summed where
+    the fused layer has one bias) and U(±1/√fan_in) for dense layers; "keras" is Glorot-uniform
+    kernels, orthogonal recurrent kernels, forget bias 1 (LSTM), zero biases."""
     fan_in, fan_out = kernel_shape
+    gates = {"lstm": 4, "gru": 3}.get(layer)
     if scheme == "torch":
-        limit = 1.0 / np.sqrt(fan_out // 4 if layer == "lstm" else fan_in)
-        return InitRule("uniform_pair" if (layer, leaf) == ("lstm", "bias") else "uniform", float(limit))
+        limit = 1.0 / np.sqrt(fan_out // gates if gates else fan_in)
+        kind = {("lstm", "bias"): "uniform_pair", ("gru", "bias"): "gru_bias"}.get((layer, leaf), "uniform")
+        return InitRule(kind, float(limit))
     if leaf == "kernel":
         return InitRule("uniform", float(np.sqrt(6.0 / (fan_in + fan_out))))
     if leaf == "recurrent_kernel":
         return InitRule("orthogonal")
-    return InitRule("forget" if layer == "lstm" else "zeros")
+    return InitRule("forget" if (layer, leaf) == ("lstm", "bias") else "zeros")
+
+
+RECURRENT_LAYERS = {"FusedLSTM": "lstm", "FusedGRU": "gru"}  # module name prefix -> layer kind
+
+
+def parameter_rule(scheme: str, path: tuple[str, ...], shapes: dict) -> InitRule:
+    """How every parameter of a model is drawn (built-ins and plugins alike), from its path and the
+    shapes of its siblings (`shapes`: path -> shape):
+
+    - in a `FusedLSTM_*` / `FusedGRU_*` module: `init_rule` for that layer;
+    - `kernel` (2 dimensions or more), and `bias` beside such a kernel: `init_rule`'s dense rule with
+      fan_in = the product of the kernel's leading dimensions, fan_out = its last;
+    - `scale` (layer norms): ones; a `bias` without a kernel beside it: zeros;
+    - anything else (embeddings, ...): U(±1/√d), d its last dimension.
+    """
+    module, leaf = (path[-2] if len(path) > 1 else ""), path[-1]
+    layer = next((kind for prefix, kind in RECURRENT_LAYERS.items() if module.startswith(prefix)), "dense")
+    kernel = shapes.get((*path[:-1], "kernel"))
+    if layer != "dense" or (leaf in ("kernel", "bias") and kernel is not None and len(kernel) >= 2):
+        return init_rule(scheme, layer, leaf, (math.prod(kernel[:-1]), kernel[-1]))
+    if leaf == "scale":
+        return InitRule("ones")
+    if leaf == "bias":
+        return InitRule("zeros")
+    return InitRule("uniform", float(1.0 / np.sqrt(shapes[path][-1] if shapes[path] else 1)))
 
 
 def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp):
@@ -215,6 +365,10 @@ def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp):
     elif rule.kind == "uniform_pair":
         values = sum((2.0 * hashrng.uniform(hashrng.derive(seeds, i, xp), size, xp) - 1.0) * np.float32(rule.limit)
                      for i in (0, 1))
+    elif rule.kind == "gru_bias":  # b_ih + b_hh on the r and z gates; b_in alone on n (b_hn is apart)
+        first = (2.0 * hashrng.uniform(hashrng.derive(seeds, 0, xp), size, xp) - 1.0) * np.float32(rule.limit)
+        second = (2.0 * hashrng.uniform(hashrng.derive(seeds, 1, xp), size, xp) - 1.0) * np.float32(rule.limit)
+        values = first + xp.where(xp.arange(size) < 2 * (size // 3), second, np.float32(0.0))
     elif rule.kind == "orthogonal":
         gaussian = hashrng.normal(seeds, size, xp).reshape(splits, *shape)
         values = _orthogonal_blocks(gaussian, xp)
@@ -222,6 +376,8 @@ def draw(rule: InitRule, shape: tuple[int, ...], seeds, xp):
         hidden = shape[0] // 4
         gate = xp.arange(size) // hidden
         values = xp.broadcast_to((gate == 1).astype(xp.float32), (splits, size))
+    elif rule.kind == "ones":
+        values = xp.ones((splits, size), xp.float32)
     else:
         values = xp.zeros((splits, size), xp.float32)
     return xp.asarray(values, xp.float32).reshape(splits, *shape)
@@ -236,10 +392,10 @@ def init_params(model: nn.Module, input_shape: tuple[int, ...], seeds: np.ndarra
     passes `xp=jax.numpy` under `jit` and draws them on the device.
     """
     flat = flatten_dict(param_shapes(model, tuple(input_shape)))
+    shapes = {path: tuple(leaf.shape) for path, leaf in flat.items()}
     params = {}
     for index, path in enumerate(sorted(flat)):
-        layer = "lstm" if path[-2].startswith("FusedLSTM") else "dense"
-        rule = init_rule(model.init_scheme, layer, path[-1], flat[(*path[:-1], "kernel")].shape)
+        rule = parameter_rule(model.init_scheme, path, shapes)
         params[path] = draw(rule, flat[path].shape, hashrng.derive(seeds, index, xp), xp)
     return unflatten_dict(params)
 
@@ -252,13 +408,13 @@ def param_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
 
 
 def _gate_blocks(stacked, xp):
-    splits, hidden, _ = stacked.shape
-    return xp.transpose(stacked.reshape(splits, hidden, 4, hidden), (0, 2, 1, 3))
+    splits, hidden, width = stacked.shape
+    return xp.transpose(stacked.reshape(splits, hidden, width // hidden, hidden), (0, 2, 1, 3))
 
 
 def _from_gate_blocks(blocks, xp):
-    splits, _, hidden, _ = blocks.shape
-    return xp.transpose(blocks, (0, 2, 1, 3)).reshape(splits, hidden, 4 * hidden)
+    splits, gates, hidden, _ = blocks.shape
+    return xp.transpose(blocks, (0, 2, 1, 3)).reshape(splits, hidden, gates * hidden)
 
 
 def _orthogonal_blocks(gaussian, xp):

@@ -45,6 +45,7 @@ NOT_FINGERPRINTED: dict[str, str] = {
     "engine.devices": "bit-identical whatever the device count (a fixed call size per device)",
     "engine.ray": "Ray actors run the same program with the same call size: identical numbers",
     "output.dir": "where the run is written, not what it computes",
+    "output.save_params": "whether trained parameters are also saved, not what they are",
     "evaluation.baselines": "baselines are computed from the data when the tables are made",
     "evaluation.next_forecast": "the next-point forecast is cached with its own key",
     "evaluation.forecast_average": "the next-point forecast is cached with its own key",

@@ -12,9 +12,7 @@ package's entry point in the group `wfbt.strategies`. See docs/strategies.md.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import importlib.util
 import math
 import os
 import sys
@@ -27,6 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from wfbt import plugins
 from wfbt.config import STRATEGY_OWN_KEYS
 from wfbt.errors import UserError, did_you_mean, known
 
@@ -496,7 +495,7 @@ def load_strategy(name: str, params: Mapping[str, Any], search_dirs: Sequence[Pa
     `name` is a built-in, a file `path/to/file.py:ClassName` (relative paths are tried against
     each of `search_dirs` in order), or an entry point in the group `wfbt.strategies`.
     """
-    if ".py:" in name or name.endswith(".py"):
+    if plugins.is_file_spec(name):
         cls = _class_from_file(name, search_dirs)
     elif name in BUILTINS:
         cls = BUILTINS[name]
@@ -509,70 +508,26 @@ def load_strategy(name: str, params: Mapping[str, Any], search_dirs: Sequence[Pa
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return plugins.entry_points(KIND)
 
 
 def _class_from_entry_point(name: str) -> Any:
-    entry_points = _entry_points()
-    if name not in entry_points:
-        choices = [*BUILTINS, *entry_points]
-        raise UserError(
-            f"[strategy] name: unknown strategy '{name}'.{did_you_mean(name, choices)} "
-            f"Known: {known(choices)}; or give a file as 'strategies/file.py:ClassName'"
-        )
-    try:
-        return entry_points[name].load()
-    except (Exception, SystemExit) as exc:  # exit() in a plugin must not end wfbt silently
-        raise UserError(
-            f"[strategy] name: entry point '{name}' ({entry_points[name].value}) failed to load: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+    return plugins.class_from_entry_point(name, KIND, list(BUILTINS))
 
 
 def _class_from_file(spec: str, search_dirs: Sequence[Path]) -> Any:
-    path_text, _, class_name = spec.rpartition(":")
-    if not path_text.endswith(".py") or not class_name.isidentifier():
-        file_part = path_text if path_text.endswith(".py") else spec
-        raise UserError(f"[strategy] name: '{spec}' names no class; write it as '{file_part}:ClassName'")
-    relative = not Path(path_text).is_absolute()
-    candidates = [Path(d) / path_text for d in search_dirs] if relative else [Path(path_text)]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        looked = ", ".join(str(p) for p in candidates)
-        raise UserError(f"[strategy] name: strategy file '{path_text}' not found (looked at: {looked})")
-    module = _import_file(path)
-    if class_name not in vars(module):
-        defined = [
-            k for k, v in vars(module).items() if _is_strategy_class(v) and v.__module__ == module.__name__
-        ]
-        raise UserError(
-            f"[strategy] name: no class '{class_name}' in {path}.{did_you_mean(class_name, defined)} "
-            f"Strategies defined there: {known(defined) or 'none'}"
-        )
-    return vars(module)[class_name]
+    return plugins.class_from_file(spec, search_dirs, KIND)
 
 
 def _import_file(path: Path) -> Any:
-    """Import a plugin file under a private module name, so its annotations resolve."""
-    resolved = path.resolve()
-    module_name = f"_wfbt_strategy_{resolved.stem}_{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
-    module_spec = importlib.util.spec_from_file_location(module_name, resolved)
-    if module_spec is None or module_spec.loader is None:
-        raise UserError(f"[strategy] name: cannot import {path}: not a Python file")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # exit() in a plugin must not end wfbt silently
-        del sys.modules[module_name]
-        raise UserError(
-            f"[strategy] name: strategy file {path} raised {type(exc).__name__} on import: {exc}"
-        ) from exc
-    return module
+    return plugins.import_file(path, KIND)
 
 
 def _is_strategy_class(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, Strategy) and obj is not Strategy
+
+
+KIND = plugins.Kind("strategy", "strategies", _is_strategy_class)
 
 
 def _check_strategy_class(cls: Any, name: str) -> None:

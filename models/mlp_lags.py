@@ -1,0 +1,16 @@
+"""An example model plugin: `[model] name = "models/mlp_lags.py:MLPLags"` (see docs/models.md)."""
+
+import flax.linen as nn
+import jax
+
+
+class MLPLags(nn.Module):
+    """One hidden ReLU layer on the last `lags` scaled inputs."""
+
+    lags: int = 5  # [model] lags = ...
+    hidden: int = 16  # [model] hidden = ...
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool = True, dropout_seed=None) -> jax.Array:
+        h = nn.relu(nn.Dense(self.hidden)(x[:, -self.lags:]))  # x: (B, lookback), oldest first
+        return nn.Dense(1)(h)[:, 0]  # (B,): one forecast per row
