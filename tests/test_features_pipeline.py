@@ -73,9 +73,16 @@ def test_the_linear_baseline_regresses_on_every_input():
     splits, samples, lookback = 3, 60, 4
     x = rng.normal(size=(splits, samples + 5, lookback, 2))
     y = 2.0 * x[:, :, -1, 1] + 0.5
-    forecast = baselines.linear(x_train=x[:, :samples], y_train=y[:, :samples], n_train=np.full(splits, samples),
-                                x_val=x[:, samples:])
-    np.testing.assert_allclose(forecast, y[:, samples:], atol=0.02)
+    n_train = np.full(splits, samples)
+    forecast = baselines.linear(x_train=x[:, :samples], y_train=y[:, :samples], n_train=n_train, x_val=x[:, samples:])
+    flat = x.reshape(splits, samples + 5, -1)
+    intercept, coef = baselines.linear_fit(flat[:, :samples], y[:, :samples], n_train, baselines.FEATURES_RIDGE)
+    np.testing.assert_allclose(forecast, baselines.linear_predict(intercept, coef, flat[:, samples:]), rtol=1e-6)
+    assert np.argmax(np.abs(coef), axis=1).tolist() == [lookback * 2 - 1] * splits  # the last lag of feature b
+    assert np.corrcoef(forecast.ravel(), y[:, samples:].ravel())[0, 1] > 0.99
+    exact = baselines.linear_predict(*baselines.linear_fit(flat[:, :samples], y[:, :samples], n_train, 0.0),
+                                     flat[:, samples:])
+    np.testing.assert_allclose(exact, y[:, samples:], atol=1e-9)
     naive = baselines.naive(x_val=x[:, samples:], last_val=y[:, samples:])
     np.testing.assert_array_equal(naive, y[:, samples:])
 
