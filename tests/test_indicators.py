@@ -133,6 +133,11 @@ def test_feature_tables_are_checked_and_written_back(tmp_path):
         config_from_dict({"features": {"kind": "sma"}}, Path("x.toml"))
 
 
+def test_two_inputs_of_one_name_are_refused():
+    with pytest.raises(UserError, match=r"two inputs are named 'sma\(Close, 3\)'.*give one a `name`"):
+        feature_frame(TOY, (FeatureConfig("sma", window=3), FeatureConfig("sma", window=3)), "Close")
+
+
 def test_every_input_of_a_feature_is_named_and_volume_reads_volume():
     assert [i.name for i in inputs(FeatureConfig("volume"), "Close")] == ["log_volume(Volume)"]
     assert [i.name for i in inputs(FeatureConfig("volume", window=5), "Close")] == ["volume_zscore(Volume, 5)"]

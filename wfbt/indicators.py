@@ -7,6 +7,7 @@ and `api.prepare` drops the leading rows where any is null (docs/data.md gives e
 
 >>> import polars as pl
 >>> from wfbt.config import FeatureConfig
+from wfbt.errors import UserError
 >>> frame = pl.DataFrame({"Close": [10.0, 11.0, 12.1]})
 >>> feature_frame(frame, (FeatureConfig("return"),), "Close")["return(Close)"].round(6).to_list()
 [None, 0.1, 0.1]
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from wfbt.config import FeatureConfig
+from wfbt.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -144,4 +146,8 @@ def warmup_rows(features: tuple[FeatureConfig, ...], target: str) -> int:
 def feature_frame(frame: pl.DataFrame, features: tuple[FeatureConfig, ...], target: str) -> pl.DataFrame:
     """Every model input of `features`, one column each, computed on `frame` (rows in date order)."""
     items = [item for feature in features for item in inputs(feature, target)]
+    names = [item.name for item in items]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise UserError(f"[[features]]: two inputs are named '{twice}'; drop one, or give one a `name`.")
     return frame.select([item.expr.alias(item.name) for item in items])
