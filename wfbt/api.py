@@ -115,11 +115,14 @@ def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) ->
     the experiment gets its own. `data`: a DataFrame used instead of `[data] source`, checked as
     a file would be."""
     split_cfg = config.splits
+    # with [[features]]: the inputs computed, their warm-up rows dropped
     if data is not None:
-        prices = prices_from_frame(data, config.data, split_cfg.train + split_cfg.gap + split_cfg.val)
+        prices = prices_from_frame(data, config.data, split_cfg.train + split_cfg.gap + split_cfg.val,
+                                   features=config.features)
     else:
         prices = load_prices(config.data, config.base_dirs, split_cfg.train + split_cfg.gap + split_cfg.val,
-                             separator=config.data.separator or None, decimal=config.data.decimal)
+                             separator=config.data.separator or None, decimal=config.data.decimal,
+                             features=config.features)
     plan = split_plan(len(prices), split_cfg)
     n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
     devices = jax.devices()
@@ -162,7 +165,8 @@ def open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStor
     prices, config = experiment.prices, experiment.config
     # the platform and the LSTM loop's layout round differently: part of what a chunk's numbers depend on
     resolved = {"layout.unroll": _unroll(config, experiment.devices), "layout.platform": experiment.devices[0].platform}
-    current = identity(config, prices.dates, prices.values, resolved)
+    values = prices.values if prices.inputs is None else np.concatenate([prices.values, prices.inputs.ravel()])
+    current = identity(config, prices.dates, values, resolved)  # with features, their values too
     try:
         out.mkdir(parents=True, exist_ok=True)
         return FolderStore(out, current, overwrite=overwrite)
@@ -228,12 +232,14 @@ def split_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
     """The scaled windows of `ids` exactly as they train (padded to the experiment's width)."""
     config = experiment.config
     return build_windows(experiment.prices.values, experiment.plan, ids, config.model.lookback,
-                         config.scaling.method, experiment.width, config.splits.step)
+                         config.scaling.method, experiment.width, config.splits.step, experiment.prices.inputs)
 
 
 def window_bytes(experiment: Experiment) -> int:
     """About the bytes one split's windows take while they are built (float64 samples)."""
-    return 8 * experiment.width * (experiment.config.model.lookback + 1) * 2
+    inputs = experiment.prices.inputs
+    columns = 1 if inputs is None else 1 + inputs.shape[1]  # the target's windows, and the features'
+    return 8 * experiment.width * (experiment.config.model.lookback + 1) * 2 * columns
 
 
 def _check_tradable(prices: PriceSeries) -> None:
@@ -411,7 +417,8 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
     for first in range(0, len(pad), chunk):
         part = pad[first:first + chunk]
         windows = next_point_windows(prices.values, starts[part], stops[part], config.model.lookback,
-                                     config.scaling.method, config.splits.val, width, config.splits.step)
+                                     config.scaling.method, config.splits.val, width, config.splits.step,
+                                     prices.inputs)
         # the forecast models get split indices after the walk-forward ones, so their seeds differ
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
         started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0, hyper=experiment.hyper(chunk),

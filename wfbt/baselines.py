@@ -14,6 +14,11 @@ L = lookback, V = validation points per split), all in scaled units:
 - ``x_train (S, N, L)``, ``y_train (S, N)``: training samples, zero-padded past ``n_train``.
 - ``n_train (S,)``: valid training samples (``train_len - L``).
 - ``x_val (S, V, L)``: the L observed points before each validation target (the past only).
+- ``last_val (S, V)``: the target observed just before each validation target.
+
+With ``[[features]]`` the inputs are ``x_train (S, N, L, F)`` and ``x_val (S, V, L, F)`` (every
+input column, each scaled on its own), while ``train_series``, ``y_train`` and ``last_val`` stay
+the target's: naive, drift and mean read the target, ``linear`` regresses on every input.
 
 Every baseline takes these as keyword arguments and ignores the ones it does not need, so that
 ``baseline_forecasts`` can hand the same chunk to all of them. None of them reads ``y_val``: the
@@ -34,11 +39,18 @@ from wfbt.errors import UserError, did_you_mean, known
 RELATIVE_RIDGE = 1e-9
 # Floor of the ridge, for a training window whose lags do not vary at all (covariance zero).
 ABSOLUTE_RIDGE = 1e-12
+# With several input features there are L x F regressors, about as many as training samples
+# (20 x 8 = 160 for 180 samples in aapl_features): a real ridge, relative to the mean regressor
+# variance, keeps the fit from chasing noise. Chosen from 1e-9, 1e-3, 1e-2, 0.1, 1 on the first 64
+# splits of aapl_features.toml (median validation RMSE 1.39, 0.59, 0.49, 0.40, 0.46 in price units
+# with 8 inputs): a bar picked with hindsight, so if anything too high for the LSTM.
+FEATURES_RIDGE = 0.1
 
 
-def _last_observed(x_val: np.ndarray) -> np.ndarray:
-    """The value observed just before each validation target, shape (S, V)."""
-    return np.asarray(x_val)[..., -1]
+def _last_observed(x_val: np.ndarray, last_val: np.ndarray | None = None) -> np.ndarray:
+    """The target observed just before each validation target, shape (S, V): `last_val`, or
+    without it the last input of each window (the target's own window)."""
+    return np.asarray(x_val)[..., -1] if last_val is None else np.asarray(last_val)
 
 
 def _sample_mask(n_valid: np.ndarray, size: int) -> np.ndarray:
@@ -46,13 +58,13 @@ def _sample_mask(n_valid: np.ndarray, size: int) -> np.ndarray:
     return np.arange(size)[None, :] < np.asarray(n_valid)[:, None]
 
 
-def naive(*, x_val: np.ndarray, **_other_arrays) -> np.ndarray:
+def naive(*, x_val: np.ndarray, last_val: np.ndarray | None = None, **_other_arrays) -> np.ndarray:
     """Random-walk forecast: the next value equals the last observed one.
 
     The baseline every price model is measured against: on a near-random walk it is close to the
     best one-step forecast there is.
     """
-    return _last_observed(x_val).copy()
+    return _last_observed(x_val, last_val).copy()
 
 
 def training_drift(train_series: np.ndarray, train_len: np.ndarray) -> np.ndarray:
@@ -69,14 +81,15 @@ def training_drift(train_series: np.ndarray, train_len: np.ndarray) -> np.ndarra
 
 
 def drift(
-    *, x_val: np.ndarray, train_series: np.ndarray, train_len: np.ndarray, **_other_arrays
+    *, x_val: np.ndarray, train_series: np.ndarray, train_len: np.ndarray, last_val: np.ndarray | None = None,
+    **_other_arrays
 ) -> np.ndarray:
     """Last observed value plus the training window's mean change per step.
 
     The naive forecast with a trend: each validation target is one step after its last observed
     value, so exactly one step of drift is added.
     """
-    last = _last_observed(x_val)
+    last = _last_observed(x_val, last_val)
     step = training_drift(train_series, train_len)
     return (last + step[:, None]).astype(last.dtype)
 
@@ -91,19 +104,20 @@ def training_mean(train_series: np.ndarray, train_len: np.ndarray) -> np.ndarray
 
 
 def mean(
-    *, x_val: np.ndarray, train_series: np.ndarray, train_len: np.ndarray, **_other_arrays
+    *, x_val: np.ndarray, train_series: np.ndarray, train_len: np.ndarray, last_val: np.ndarray | None = None,
+    **_other_arrays
 ) -> np.ndarray:
     """Training-window mean for every validation target: the forecast of a mean-reverting series.
 
     In scaled units this is what a model that learned nothing but the level would predict.
     """
     level = training_mean(train_series, train_len)
-    shape = _last_observed(x_val).shape
+    shape = _last_observed(x_val, last_val).shape
     return np.broadcast_to(level[:, None], shape).astype(np.asarray(x_val).dtype)
 
 
 def linear_fit(
-    x_train: np.ndarray, y_train: np.ndarray, n_train: np.ndarray
+    x_train: np.ndarray, y_train: np.ndarray, n_train: np.ndarray, relative_ridge: float = RELATIVE_RIDGE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ordinary least squares of the target on its L lags, with intercept, for every split at once.
 
@@ -133,7 +147,7 @@ def linear_fit(
     gram = np.einsum("snl,snk->slk", centred_inputs, centred_inputs)
     moment = np.einsum("snl,sn->sl", centred_inputs, centred_targets)
     mean_variance = np.trace(gram, axis1=1, axis2=2) / lookback
-    ridge = np.maximum(RELATIVE_RIDGE * mean_variance, ABSOLUTE_RIDGE)
+    ridge = np.maximum(relative_ridge * mean_variance, ABSOLUTE_RIDGE)
     gram = gram + ridge[:, None, None] * np.eye(lookback)[None]
 
     coef = np.linalg.solve(gram, moment[:, :, None])[:, :, 0]
@@ -161,9 +175,16 @@ def linear(
     """Linear autoregression on the L lags: the model class an LSTM has to improve on.
 
     Fit on the training samples only (``linear_fit``), then applied to the validation inputs.
+    With features, the regressors are every lag of every input (L x F, flattened), with a ridge of
+    ``FEATURES_RIDGE`` times their mean variance: the LSTM and this fit see the same information.
     """
+    x_train, x_val = np.asarray(x_train), np.asarray(x_val)
+    if x_train.ndim == 4:  # (S, N, L, F): lags x features as one row of regressors
+        flat_train = x_train.reshape(*x_train.shape[:2], -1)
+        intercept, coef = linear_fit(flat_train, y_train, n_train, FEATURES_RIDGE)
+        return linear_predict(intercept, coef, x_val.reshape(*x_val.shape[:2], -1)).astype(x_val.dtype)
     intercept, coef = linear_fit(x_train, y_train, n_train)
-    return linear_predict(intercept, coef, x_val).astype(np.asarray(x_val).dtype)
+    return linear_predict(intercept, coef, x_val).astype(x_val.dtype)
 
 
 BASELINES: dict[str, Callable[..., np.ndarray]] = {
@@ -190,6 +211,6 @@ def baseline_forecasts(names: Iterable[str], **arrays: np.ndarray) -> dict[str, 
     """Forecasts of the named baselines for one chunk of splits: ``{name: (S, V) array}``.
 
     ``arrays`` is the chunk (``train_series``, ``train_len``, ``x_train``, ``y_train``,
-    ``n_train``, ``x_val``, and optionally ``y_val``, which no baseline reads).
+    ``n_train``, ``x_val``, optionally ``last_val``, and ``y_val``, which no baseline reads).
     """
     return {name: BASELINES[name](**arrays) for name in check_baseline_names(names)}

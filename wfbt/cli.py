@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", metavar="FILE", help="a .csv or .parquet file with the run's columns "
                                                         "(default: the run's own data)")
     predict.add_argument("--json", action="store_true", help="print the forecast as JSON")
+    inspect = commands.add_parser("inspect", help="print the data quality report of a config's data",
+                                  description="Check a config's data (docs/data.md); exit 2 if a run would stop.")
+    inspect.add_argument("config", metavar="CONFIG", help="experiment TOML file")
+    inspect.add_argument("--features", metavar="FILE", help="write the model inputs (.csv or .parquet): "
+                         "the date column, then one column per input")
     return parser
 
 
@@ -170,6 +175,8 @@ def _dispatch(argv: list[str] | None, console: Console, errors: Console) -> int:
         return _study(args, console, errors)
     if args.command == "predict":
         return _predict(args, console)
+    if args.command == "inspect":
+        return _inspect(args, console)
     if args.command == "compare":
         return _compare(args, console)
     return _list(console)
@@ -200,6 +207,23 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         report.print_summary(console, results.summary)
         _print_report_files(console, files)
         console.print(Text.assemble("results in ", (str(results.run_dir), "bold")))
+    return 0
+
+
+def _inspect(args: argparse.Namespace, console: Console) -> int:
+    """`wfbt inspect CONFIG [--features FILE]`: the report; a run-stopping problem exits 2."""
+    from wfbt import inspection
+    from wfbt.config import load_config
+
+    config = load_config(args.config)
+    found = inspection.inspect_config(config)
+    for table in inspection.quality_tables(found):
+        console.print(table)
+    if found.problem:
+        raise UserError(found.problem)
+    if args.features:
+        inspection.write_features(found.prices, Path(args.features), config.data.date_column)
+        console.print(Text.assemble("features in ", (args.features, "bold")))
     return 0
 
 

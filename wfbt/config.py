@@ -31,6 +31,42 @@ class DataConfig:
     end: dt.date | None = None
     separator: Literal["", ",", ";", "\t", "|"] = ""  # CSV field separator; "": read from the header line
     decimal: Literal[".", ","] = "."  # CSV decimal mark
+    missing: Literal["error", "drop", "ffill", "interpolate"] = "error"  # missing or non-finite values of the columns used
+    adjust: bool = False  # scale Open/High/Low/Close by Adj Close / Close (split- and dividend-adjusted OHLC)
+
+
+# [[features]] kinds: the parameters each takes besides `kind`, `column` and `name`, with defaults
+# (docs/data.md gives every formula and warm-up length; wfbt.indicators computes them)
+FEATURE_KINDS: dict[str, dict[str, Any]] = {
+    "column": {}, "return": {}, "log_return": {}, "lag": {"periods": 1},
+    "sma": {"window": 20}, "ema": {"window": 20}, "rolling_std": {"window": 20}, "rolling_min": {"window": 20},
+    "rolling_max": {"window": 20}, "zscore": {"window": 20},
+    "range": {"relative": False, "high": "High", "low": "Low"},
+    "volume": {"window": 0},  # 0: log volume; more: the rolling z-score of log volume
+    "rsi": {"window": 14}, "macd": {"fast": 12, "slow": 26, "signal": 9},
+}
+FEATURE_COMMON = ("kind", "column", "name")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """One `[[features]]` table: a kind and its parameters (only those of its kind are set)."""
+
+    kind: str
+    column: str = ""  # "": the target (volume: "Volume")
+    name: str = ""  # "": derived from kind, column and parameters (wfbt.indicators.feature_names)
+    periods: int = 1
+    window: int = 0
+    relative: bool = False
+    high: str = "High"
+    low: str = "Low"
+    fast: int = 12
+    slow: int = 26
+    signal: int = 9
+
+    def params(self) -> dict[str, Any]:
+        """The kind's own parameters, in declaration order (what to_toml writes and the fingerprint holds)."""
+        return {key: getattr(self, key) for key in FEATURE_KINDS[self.kind]}
 
 
 @dataclass(frozen=True)
@@ -120,6 +156,7 @@ class Config:
     engine: EngineConfig
     output: OutputConfig
     path: Path  # the file it came from; relative data and plugin paths resolve against its folder
+    features: tuple[FeatureConfig, ...] = ()  # [[features]], in input order; (): the target alone
 
     @property
     def base_dirs(self) -> tuple[Path, ...]:
@@ -176,7 +213,9 @@ def config_from_dict(raw: Mapping[str, Any], path: Path, overridden: set[tuple[s
     """Validate a parsed TOML document into a `Config` (the one place that reads raw dicts);
     a bad value of a key in `overridden` ((section, key) pairs from `--set`) is named as such."""
     for section, table in raw.items():
-        if section in STUDY_SECTIONS:  # read by `wfbt sweep` / `wfbt tune`; one run is the base config
+        # [sweep]/[tune] are read by `wfbt sweep` / `wfbt tune` (one run is the base config);
+        # [[features]] is an array of tables, read below
+        if section in STUDY_SECTIONS or section == "features":
             continue
         if section not in SECTIONS:
             raise UserError(
@@ -188,7 +227,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path, overridden: set[tuple[s
     parts = {name: _build(cls, raw.get(name, {}), name, path, overridden) for name, cls in SECTIONS.items()}
     if "strategy" not in raw:
         parts["strategy"] = None
-    config = Config(**parts, path=path)
+    config = Config(**parts, path=path, features=_features(raw.get("features", []), path))
     _check_ranges(config, overridden)
     model = config.model
     if "dropout" in raw.get("model", {}) and len(model.dropout) > model.num_layers:  # the default may be longer
@@ -218,6 +257,42 @@ def _build(cls: type, table: Mapping[str, Any], section: str, path: Path, overri
             raise UserError(f"{where}: unknown key.{did_you_mean(key, names)} Known keys: {known(names)}.")
         values[key] = _coerce(value, hints[key], where)
     return cls(**values)
+
+
+def _features(tables: Any, path: Path) -> tuple[FeatureConfig, ...]:
+    """`[[features]]`: each table's kind known, its keys those of its kind, values typed and in range."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise UserError(f"{path}: features must be an array of tables ([[features]] with a kind each), "
+                        f"got {_describe(tables)}.")
+    hints = typing.get_type_hints(FeatureConfig)
+    features = []
+    for number, table in enumerate(tables, 1):
+        where = f"{path}: [[features]] {number}"
+        kind = table.get("kind")
+        if not isinstance(kind, str) or kind not in FEATURE_KINDS:
+            hint = did_you_mean(str(kind), FEATURE_KINDS) if isinstance(kind, str) else ""
+            got = "no kind" if kind is None else f"kind {_describe(kind)}"
+            raise UserError(f"{where}: {got}.{hint} Known kinds: {known(FEATURE_KINDS)}.")
+        names = [*FEATURE_COMMON, *FEATURE_KINDS[kind]]
+        values: dict[str, Any] = dict(FEATURE_KINDS[kind])
+        for key, value in table.items():
+            if key not in names:
+                raise UserError(f"{where} ({kind}): unknown key '{key}'.{did_you_mean(key, names)} "
+                                f"Keys of {kind}: {known(names)}.")
+            values[key] = _coerce(value, hints[key], f"{where} ({kind}) {key}")
+        feature = FeatureConfig(**values)
+        for key, low in (("periods", 1), ("window", 2 if kind in ("rolling_std", "zscore") else 1),
+                         ("fast", 1), ("signal", 1)):
+            if key in FEATURE_KINDS[kind] and not (kind == "volume" and getattr(feature, key) == 0):
+                value = getattr(feature, key)
+                if not low <= value <= MAX_ROWS:
+                    raise UserError(f"{where} ({kind}) {key}: must be between {low} and {MAX_ROWS:,}, got {value}.")
+        if kind == "volume" and feature.window == 1:
+            raise UserError(f"{where} (volume) window: a z-score needs at least 2 points; 0 for log volume, got 1.")
+        if kind == "macd" and not feature.fast < feature.slow <= MAX_ROWS:
+            raise UserError(f"{where} (macd): slow must be more than fast, got fast {feature.fast}, slow {feature.slow}.")
+        features.append(feature)
+    return tuple(features)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -385,6 +460,14 @@ def to_toml(config: Config, data_source: str | None = None, out_dir: str | None 
                     lines.append(f"{key} = {_toml_value(param)}")
             elif value is not None:
                 lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+    for feature in config.features:
+        lines.append("[[features]]")
+        lines.append(f"kind = {_toml_value(feature.kind)}")
+        for key in ("column", "name"):
+            if getattr(feature, key):
+                lines.append(f"{key} = {_toml_value(getattr(feature, key))}")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in feature.params().items()]
         lines.append("")
     return "\n".join(lines)
 

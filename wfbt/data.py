@@ -4,6 +4,10 @@ Sources: `sample:<TICKER>` reads the daily prices that ship with the `bokeh-samp
 (so the default experiment needs no network), or a path to a `.csv` / `.parquet` file with a
 date column and numeric columns. A CSV may separate fields with `,` `;` tab or `|` (read from its
 header line unless given) and may write decimals with a comma (`decimal=","`).
+
+`load_prices` also applies the `[data] missing` policy and `adjust`, computes the `[[features]]`
+inputs (`wfbt.indicators`) and drops their warm-up rows; `read_frame` gives the file as read, for
+the quality report (`wfbt.quality`). docs/data.md describes every step.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from wfbt.config import DataConfig
+from wfbt import indicators, quality
+from wfbt.config import DataConfig, FeatureConfig
 from wfbt.errors import UserError, did_you_mean, known
 
 SAMPLE_PREFIX = "sample:"
@@ -34,6 +39,11 @@ class PriceSeries:
     values: np.ndarray  # float64, finite
     target: str
     source: str  # where it came from, resolved (sample name or absolute path)
+    # the model inputs (rows, F) float64, one column per [[features]] input; None: the target alone
+    inputs: np.ndarray | None = None
+    input_names: tuple[str, ...] = ()
+    warmup: int = 0  # leading rows dropped because some input was not yet defined
+    verdict: str = ""  # the data quality report in one line (wfbt.quality)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -72,24 +82,19 @@ def date_labels(dates: np.ndarray) -> np.ndarray | str:
 
 
 def load_prices(config: DataConfig, base_dirs: tuple[Path, ...], min_rows: int,
-                separator: str | None = None, decimal: str = ".") -> PriceSeries:
+                separator: str | None = None, decimal: str = ".",
+                features: tuple[FeatureConfig, ...] = ()) -> PriceSeries:
     """Load, check and filter the configured series; `min_rows` is what one split needs.
 
     `separator` and `decimal` apply to CSV files: a separator of None is read from the header line.
+    With `features`, the model inputs are computed on the whole file (after the `[data] missing`
+    policy and `adjust`), then the rows are filtered to `start`..`end` and the leading rows where
+    an input is still undefined (its warm-up) are dropped.
     """
-    is_sample = config.source.startswith(SAMPLE_PREFIX)
-    if is_sample:
-        frame, source, label = _read_sample(config.source[len(SAMPLE_PREFIX):]), config.source, config.source
-        date_column = "Date"
-    else:
-        path = _resolve(config.source, base_dirs)
-        frame, source, label = _read_file(path, separator, decimal), str(path), str(path)
-        date_column = config.date_column
-    return _checked_series(frame, config, min_rows, source, label, date_column, decimal,
-                           sample=config.source[len(SAMPLE_PREFIX):] if is_sample else None)
+    return _checked_series(read_frame(config, base_dirs, separator, decimal), config, min_rows, decimal, features)
 
 
-def prices_from_frame(frame, config: DataConfig, min_rows: int) -> PriceSeries:
+def prices_from_frame(frame, config: DataConfig, min_rows: int, features: tuple[FeatureConfig, ...] = ()) -> PriceSeries:
     """A pandas or Polars DataFrame (a date column and value columns) instead of `[data] source`,
     checked exactly as a file is: the same errors name the column, row and date. A pandas frame
     indexed by its dates (e.g. from `yfinance`) has the index taken as the date column."""
@@ -107,7 +112,8 @@ def prices_from_frame(frame, config: DataConfig, min_rows: int) -> PriceSeries:
         frame = _polars_from_pandas(frame, pd)
     if frame.height == 0:
         raise UserError(f"{label}: it has no rows (columns: {known(frame.columns) or 'none'}).")
-    return _checked_series(frame, config, min_rows, "DataFrame", label, config.date_column, ".")
+    raw = RawFrame(frame, _parse_dates(frame, config.date_column, label), "DataFrame", label, None, config.date_column)
+    return _checked_series(raw, config, min_rows, ".", features)
 
 
 def _polars_from_pandas(frame, pd) -> pl.DataFrame:
@@ -122,32 +128,137 @@ def _polars_from_pandas(frame, pd) -> pl.DataFrame:
     return pl.DataFrame(columns, strict=False)
 
 
-def _checked_series(frame: pl.DataFrame, config: DataConfig, min_rows: int, source: str, label: str,
-                    date_column: str, decimal: str, sample: str | None = None) -> PriceSeries:
-    """A loaded frame checked (dates, target, order), filtered to [start, end], long enough."""
-    if frame.height == 0:
-        raise UserError(f"{label}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
-    dates = _parse_dates(frame, date_column, label)
-    values = _target_values(frame, config.target, label, dates, decimal)
+def _checked_series(raw: RawFrame, config: DataConfig, min_rows: int, decimal: str,
+                    features: tuple[FeatureConfig, ...] = ()) -> PriceSeries:
+    """A read frame checked (columns, order, missing values), adjusted, its features computed,
+    filtered to [start, end] and past the features' warm-up, long enough."""
+    frame, label, dates = raw.frame, raw.label, raw.dates
+    used = used_columns(config, features)
+    numbers = {column: _numeric(frame, column, label, dates, decimal, _role(column, config)) for column in used}
     _check_order(dates, label)
     keep = np.ones(len(dates), dtype=bool)
+    numbers, keep = _apply_missing(frame, numbers, keep, config, label, dates)
+    if config.adjust:
+        numbers = _adjusted(numbers)
+    values = numbers[config.target]
+    inputs, names, warmup = None, (), 0
+    if features:
+        table = indicators.feature_frame(pl.DataFrame(numbers).filter(pl.Series(keep)), features, config.target)
+        names = tuple(table.columns)
+        inputs = np.full((len(dates), len(names)), np.nan)
+        inputs[keep] = table.to_numpy().astype(np.float64)
     if config.start is not None:
         keep &= dates >= np.datetime64(config.start)
     if config.end is not None:
         keep &= dates < np.datetime64(config.end + dt.timedelta(days=1))
-    if sample is not None and len(dates) < min_rows:  # no dates can help: say what the ticker holds
+    if inputs is not None:  # the warm-up: leading kept rows where some input is undefined
+        defined = np.isfinite(inputs).all(axis=1)
+        kept = np.flatnonzero(keep)
+        first = kept[np.argmax(defined[kept])] if defined[kept].any() else len(dates)
+        warmup = int(np.count_nonzero(kept < first))
+        keep &= np.arange(len(dates)) >= first
+        _check_inputs(inputs, keep, names, label, dates)
+    if raw.sample is not None and len(dates) < min_rows:  # no dates can help: say what the ticker holds
         raise UserError(
-            f"{label}: the sample ticker {sample} has {len(dates)} rows "
+            f"{label}: the sample ticker {raw.sample} has {len(dates)} rows "
             f"({_day(dates, 0)} .. {_day(dates, -1)}), but one split needs at least {min_rows} rows "
             f"([splits] train + gap + val). Use a longer sample (`wfbt list` shows them) or smaller windows."
         )
     if keep.sum() < min_rows:
         window = f" between {config.start or 'the start'} and {config.end or 'the end'}"
+        after = f" after {warmup} warm-up rows of the features" if warmup else ""
         raise UserError(
-            f"{label}: {int(keep.sum())} rows{window if (config.start or config.end) else ''}, but one split "
+            f"{label}: {int(keep.sum())} rows{window if (config.start or config.end) else ''}{after}, but one split "
             f"needs at least {min_rows} ([splits] train + gap + val). Use more data or smaller windows."
         )
-    return PriceSeries(dates=dates[keep], values=values[keep], target=config.target, source=source)
+    report = quality.check_frame(frame, dates, used, config.missing, raw.date_column)
+    return PriceSeries(dates=dates[keep], values=values[keep], target=config.target, source=raw.source,
+                       inputs=None if inputs is None else inputs[keep], input_names=names, warmup=warmup,
+                       verdict=report.verdict())
+
+
+@dataclass(frozen=True)
+class RawFrame:
+    """A source as read, before any check: what `wfbt inspect` reports on."""
+
+    frame: pl.DataFrame
+    dates: np.ndarray
+    source: str
+    label: str
+    sample: str | None  # the sample ticker, or None for a file or a DataFrame
+    date_column: str
+
+
+def read_frame(config: DataConfig, base_dirs: tuple[Path, ...], separator: str | None = None,
+               decimal: str = ".") -> RawFrame:
+    """The configured source's rows and parsed dates, unchecked (duplicates and order included)."""
+    is_sample = config.source.startswith(SAMPLE_PREFIX)
+    if is_sample:
+        frame, source = _read_sample(config.source[len(SAMPLE_PREFIX):]), config.source
+        date_column = "Date"
+    else:
+        path = _resolve(config.source, base_dirs)
+        frame, source = _read_file(path, separator, decimal), str(path)
+        date_column = config.date_column
+    if frame.height == 0:
+        raise UserError(f"{source}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
+    sample = config.source[len(SAMPLE_PREFIX):] if is_sample else None
+    return RawFrame(frame, _parse_dates(frame, date_column, source), source, source, sample, date_column)
+
+
+ADJUSTED = ("Open", "High", "Low", "Close")
+
+
+def used_columns(config: DataConfig, features: tuple[FeatureConfig, ...] = ()) -> list[str]:
+    """The columns a run reads: the target, every feature's, and those `adjust` scales."""
+    columns = [config.target] + [c for f in features for c in indicators.columns_read(f, config.target)]
+    if config.adjust:
+        columns += ["Close", "Adj Close"]
+    return list(dict.fromkeys(columns))
+
+
+def _apply_missing(frame: pl.DataFrame, numbers: dict[str, np.ndarray], keep: np.ndarray, config: DataConfig,
+                   label: str, dates: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The `[data] missing` policy on the used columns' missing and non-finite values."""
+    bad = {column: ~np.isfinite(values) for column, values in numbers.items()}
+    if not any(b.any() for b in bad.values()):
+        return numbers, keep
+    if config.missing == "error":
+        column = min((c for c in bad if bad[c].any()), key=lambda c: int(np.argmax(bad[c])))
+        row = int(np.argmax(bad[column]))
+        value = numbers[column][row]
+        what = "missing" if frame.get_column(column)[row] is None else f"{value}"
+        count = int(np.logical_or.reduce(list(bad.values())).sum())
+        raise UserError(
+            f"{label}: column '{column}' row {row + 1} ({_day(dates, row)}) is {what}; "
+            f"{count} rows in all are missing or not finite. Clean or drop them first, or set [data] missing "
+            f'= "drop" (drop those rows), "ffill" (carry the last value forward) or "interpolate".'
+        )
+    if config.missing == "drop":
+        return numbers, keep & ~np.logical_or.reduce(list(bad.values()))
+    frame = pl.DataFrame({c: np.where(bad[c], np.nan, v) for c, v in numbers.items()}).fill_nan(None)
+    filled = frame.select(pl.all().forward_fill() if config.missing == "ffill" else pl.all().interpolate())
+    out = {c: filled.get_column(c).to_numpy().astype(np.float64) for c in numbers}
+    still = np.logical_or.reduce([~np.isfinite(v) for v in out.values()])  # nothing before (or after) to fill from
+    return out, keep & ~still
+
+
+def _adjusted(numbers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Open/High/Low/Close scaled by Adj Close / Close, so splits and dividends leave no jumps."""
+    factor = numbers["Adj Close"] / numbers["Close"]
+    return {c: v * factor if c in ADJUSTED else v for c, v in numbers.items()}
+
+
+def _check_inputs(inputs: np.ndarray, keep: np.ndarray, names: tuple[str, ...], label: str, dates: np.ndarray) -> None:
+    """After the warm-up, every input must be a finite number (a log of 0, a division by 0 are not)."""
+    bad = ~np.isfinite(inputs) & keep[:, None]
+    if bad.any():
+        row, column = (int(i[0]) for i in np.nonzero(bad))
+        raise UserError(
+            f"{label}: feature '{names[column]}' is {inputs[row, column]} on row {row + 1} ({_day(dates, row)}) "
+            f"after its warm-up ({int(bad.any(axis=1).sum())} rows in all). Check the data on those dates "
+            f"(`wfbt inspect`), e.g. zero or negative prices under a return or log, or a zero volume range."
+        )
 
 
 def sample_path() -> Path:
@@ -301,34 +412,36 @@ def _parse_dates(frame: pl.DataFrame, column: str, label: str) -> np.ndarray:
     return series.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
 
 
-def _target_values(frame: pl.DataFrame, target: str, label: str, dates: np.ndarray, decimal: str = ".") -> np.ndarray:
-    if target not in frame.columns:
+def _role(column: str, config: DataConfig) -> str:
+    """What to set when a column the run reads is not in the file."""
+    if column == config.target:
+        return "Set [data] target"
+    if config.adjust and column in ("Close", "Adj Close"):
+        return "[data] adjust = true needs 'Close' and 'Adj Close'; set adjust = false"
+    return "Set the column of that [[features]] table"
+
+
+def _numeric(frame: pl.DataFrame, column: str, label: str, dates: np.ndarray, decimal: str, role: str) -> np.ndarray:
+    """A column as float64, NaN where it is missing; text that is not a number is an error."""
+    if column not in frame.columns:
+        what = "target column" if role == "Set [data] target" else "column"
         raise UserError(
-            f"{label}: no target column '{target}'.{did_you_mean(target, frame.columns)} "
-            f"Columns: {known(frame.columns)}. Set [data] target."
+            f"{label}: no {what} '{column}'.{did_you_mean(column, frame.columns)} "
+            f"Columns: {known(frame.columns)}. {role}."
         )
-    series = frame.get_column(target)
+    series = frame.get_column(column)
     if series.dtype == pl.String:  # e.g. a lowercase 'nan' the CSV reader did not take for a number
         as_number = series.str.strip_chars().cast(pl.Float64, strict=False)
         row = _first_unconverted(series, as_number)
         if row is not None:
             raise UserError(
-                f"{label}: column '{target}' is not numeric: row {row + 1} ({_day(dates, row)}) "
+                f"{label}: column '{column}' is not numeric: row {row + 1} ({_day(dates, row)}) "
                 f"holds '{series[row]}'.{_decimal_hint(series[row], decimal)}"
             )
         series = as_number
     elif not series.dtype.is_numeric():
-        raise UserError(f"{label}: column '{target}' holds {series.dtype} values, not numbers.")
-    values = series.cast(pl.Float64).to_numpy()
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        row = int(bad[0])
-        what = "missing" if series[row] is None else f"{values[row]}"
-        raise UserError(
-            f"{label}: column '{target}' row {row + 1} ({_day(dates, row)}) is {what}; "
-            f"{len(bad)} rows in all are missing or not finite. Clean or drop them first."
-        )
-    return values
+        raise UserError(f"{label}: column '{column}' holds {series.dtype} values, not numbers.")
+    return series.cast(pl.Float64).to_numpy().astype(np.float64)
 
 
 def _decimal_hint(text: str, decimal: str) -> str:

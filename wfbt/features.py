@@ -1,6 +1,9 @@
 """Model inputs for a batch of splits: scaled lookback windows, built by index arithmetic.
 
-Each split gets its own scaler, fit on its training window only. Training samples are built
+Each split gets its own scaler, fit on its training window only. Without features the input is
+the target's own window, (S, N, L); with `inputs` (the `[[features]]` columns, rows x F) it is
+(S, N, L, F), each column scaled by a scaler of its own (per split, fit on the training window),
+while the targets keep the target's scaler, so forecasts invert to price units as before. Training samples are built
 inside the training window; a validation target's inputs are the `lookback` observations just
 before it (the past: they may reach back into the training window, never to the target or later).
 Arrays are padded to a common shape across splits so that one compiled program serves them all;
@@ -23,16 +26,20 @@ class WindowArrays:
     split: np.ndarray  # (S,) split indices
     train_series: np.ndarray  # (S, W) scaled training window, zero beyond train_len
     train_len: np.ndarray  # (S,)
-    x_train: np.ndarray  # (S, N, L) float32
+    x_train: np.ndarray  # (S, N, L) float32, or (S, N, L, F) with features
     y_train: np.ndarray  # (S, N) float32
     n_train: np.ndarray  # (S,) real training samples = train_len - lookback
-    x_val: np.ndarray  # (S, V, L) float32
+    x_val: np.ndarray  # (S, V, L) or (S, V, L, F) float32
     y_val: np.ndarray  # (S, V) float32
     scaler: scaling.ScalerParams
     # the points right after the validation window, up to the next split's: no model-selection
     # step of this split ever saw them, so their forecasts are honest out-of-sample ones (P&L)
-    x_test: np.ndarray  # (S, P, L) float32
+    x_test: np.ndarray  # (S, P, L) or (S, P, L, F) float32
     test_rows: np.ndarray  # (S, P) row of each test target; >= len(values) when past the data
+    # the scaled target observed just before each validation / test target (the naive forecast);
+    # without features it is the last input of each window
+    last_val: np.ndarray  # (S, V) float32
+    last_test: np.ndarray  # (S, P) float32
 
     def __len__(self) -> int:
         return len(self.split)
@@ -61,8 +68,12 @@ def build_windows(
     method: str,
     window_len: int | None = None,
     test_len: int = 1,
+    inputs: np.ndarray | None = None,
 ) -> WindowArrays:
     """Windows for `splits` of `plan` over the price `values` (1-D, float64).
+
+    `inputs` (rows, F), aligned with `values`: the model's input columns (`[[features]]`); None:
+    the target's own window is the input.
 
     A split that reuses an earlier split's model (`refit_every > 1`) gets that model's training
     window and scaler, and its own validation window. `window_len` pads the training window to
@@ -92,25 +103,39 @@ def build_windows(
     test_rows = plan.val_stop[splits][:, None] + np.arange(test_len)
     input_rows = test_rows[..., None] - lookback + np.arange(lookback)
     x_test = scaling.apply(scaler, values[np.minimum(input_rows, len(values) - 1)])
+    x_train, x_val = train_windows[..., :lookback], val_windows[..., :lookback]
+    last_val, last_test = x_val[..., -1], x_test[..., -1]
+    if inputs is not None:
+        last_val = scaling.apply(scaler, values[val_rows[..., lookback - 1]])
+        last_test = scaling.apply(scaler, values[np.minimum(input_rows[..., -1], len(values) - 1)])
+        columns = scaling.fit_columns(method, inputs[np.minimum(train_start[:, None] + positions, len(values) - 1)],
+                                      in_window)
+        x_train = scaling.apply_columns(columns, inputs[np.minimum(sample_rows[..., :lookback], len(values) - 1)])
+        x_train = np.where((samples[None, :] < n_train[:, None])[..., None, None], x_train, 0.0)
+        x_val = scaling.apply_columns(columns, inputs[val_rows[..., :lookback]])
+        x_test = scaling.apply_columns(columns, inputs[np.minimum(input_rows, len(values) - 1)])
 
     f32 = np.float32
     return WindowArrays(
         split=splits,
         train_series=train_series.astype(f32),
         train_len=train_len,
-        x_train=train_windows[..., :lookback].astype(f32),
+        x_train=x_train.astype(f32),
         y_train=train_windows[..., lookback].astype(f32),
         n_train=n_train,
-        x_val=val_windows[..., :lookback].astype(f32),
+        x_val=x_val.astype(f32),
         y_val=val_windows[..., lookback].astype(f32),
         scaler=scaler,
         x_test=x_test.astype(f32),
         test_rows=test_rows,
+        last_val=last_val.astype(f32),
+        last_test=last_test.astype(f32),
     )
 
 
 def next_point_windows(values: np.ndarray, train_start: np.ndarray, train_stop: np.ndarray, lookback: int,
-                       method: str, n_val: int, window_len: int | None = None, test_len: int = 1) -> WindowArrays:
+                       method: str, n_val: int, window_len: int | None = None, test_len: int = 1,
+                       inputs: np.ndarray | None = None) -> WindowArrays:
     """Windows that train on `[train_start, train_stop)` and forecast the point after the data.
 
     Validation row 0 of each window is that forecast: its inputs are the last `lookback`
@@ -123,4 +148,6 @@ def next_point_windows(values: np.ndarray, train_start: np.ndarray, train_stop: 
     plan = SplitPlan(np.asarray(train_start), np.asarray(train_stop), np.full(count, n), np.full(count, n + n_val),
                      np.arange(count))
     padded = np.concatenate([values, np.full(n_val, values[-1])])
-    return build_windows(padded, plan, np.arange(count), lookback, method, window_len, test_len)
+    if inputs is not None:  # the same placeholders: inputs of validation rows after the first only
+        inputs = np.concatenate([inputs, np.repeat(inputs[-1:], n_val, axis=0)])
+    return build_windows(padded, plan, np.arange(count), lookback, method, window_len, test_len, inputs)

@@ -108,7 +108,8 @@ class LSTMForecaster(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
-        h = x.T[..., None]  # x (B, L); time-major (L, B, 1) through the whole stack
+        # x (B, L), or (B, L, F) with features; time-major (L, B, F) through the whole stack
+        h = x.T[..., None] if x.ndim == 2 else jnp.swapaxes(x, 0, 1)
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedLSTM(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
@@ -152,7 +153,7 @@ class MLPForecaster(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
-        h = x
+        h = x if x.ndim == 2 else x.reshape(x.shape[0], -1)  # (B, L) or (B, L, F): lags x features
         for layer in range(self.num_layers):
             h = nn.relu(Dense(self.hidden_size, self.init_scheme)(h))
             h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)

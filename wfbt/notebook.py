@@ -64,7 +64,7 @@ def load(run_dir: str | Path):
     config = load_config(run_dir / "config.toml")
     try:
         prices = load_prices(config.data, config.base_dirs, 1, separator=config.data.separator or None,
-                             decimal=config.data.decimal)
+                             decimal=config.data.decimal, features=config.features)  # the run's rows
         plan = split_plan(len(prices), config.splits)
     except UserError:
         prices = plan = None

@@ -66,6 +66,7 @@ def facts_table(summary: Mapping[str, Any]) -> Table:
     rate = summary.get("splits_per_second")
     rows = [
         ("data", f"{data['source']} · {data['target']} · {data['first_date']} .. {data['last_date']} ({data['rows']:,} rows)"),
+        ("inputs", f"{len(data.get('inputs', [1]))} ({data.get('warmup_rows', 0)} warm-up rows dropped); {data.get('quality', '-')}"),
         ("splits", f"{splits['count']:,} {splits['mode']} (train {splits['train']}, val {splits['val']}, "
                    f"step {splits['step']}, gap {splits['gap']}); trained now {splits['trained_now']:,}; "
                    f"failed {splits['failed']}"),

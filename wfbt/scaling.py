@@ -17,8 +17,8 @@ METHODS = ("minmax", "zscore", "none")
 class ScalerParams:
     """scaled = (price - offset) / scale, one (offset, scale) per split."""
 
-    offset: np.ndarray  # (S,)
-    scale: np.ndarray  # (S,)
+    offset: np.ndarray  # (S,), or (S, F): one per split and input column (`fit_columns`)
+    scale: np.ndarray  # (S,), or (S, F)
 
 
 def fit(method: str, train_values: np.ndarray, mask: np.ndarray) -> ScalerParams:
@@ -50,3 +50,18 @@ def invert(params: ScalerParams, scaled: np.ndarray) -> np.ndarray:
     """Back to price units."""
     shape = (-1,) + (1,) * (scaled.ndim - 1)
     return scaled * params.scale.reshape(shape) + params.offset.reshape(shape)
+
+
+def fit_columns(method: str, train_values: np.ndarray, mask: np.ndarray) -> ScalerParams:
+    """One scaler per split and per column of `train_values` (S, W, F), on the points where `mask`
+    (S, W) is true: each input feature is scaled on its own training window only."""
+    splits, width, columns = train_values.shape
+    rows = np.moveaxis(train_values, 2, 1).reshape(splits * columns, width)
+    params = fit(method, rows, np.repeat(mask, columns, axis=0))
+    return ScalerParams(params.offset.reshape(splits, columns), params.scale.reshape(splits, columns))
+
+
+def apply_columns(params: ScalerParams, values: np.ndarray) -> np.ndarray:
+    """Scale `values` (S, ..., F) with each split's and column's own parameters."""
+    shape = (params.offset.shape[0],) + (1,) * (values.ndim - 2) + (params.offset.shape[1],)
+    return (values - params.offset.reshape(shape)) / params.scale.reshape(shape)

@@ -74,6 +74,9 @@ def fingerprinted_settings(config: Config, resolved: dict[str, Any] | None = Non
             key = f"{section}.{item.name}"
             if key not in NOT_FINGERPRINTED:
                 settings[key] = _plain(getattr(part, item.name))
+    for number, feature in enumerate(config.features, 1):  # [[features]]: every input's kind and parameters
+        settings[f"features.{number}"] = {"kind": feature.kind, "column": feature.column, "name": feature.name,
+                                          **feature.params()}
     return settings | (resolved or {})
 
 

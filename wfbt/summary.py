@@ -43,7 +43,9 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
     summary = {
         "config": {"file": str(config.path), "as_run": as_run},
         "data": {"source": prices.source, "target": prices.target, "rows": len(prices),
-                 "first_date": str(prices.date_text(0)), "last_date": str(prices.date_text(len(prices) - 1))},
+                 "first_date": str(prices.date_text(0)), "last_date": str(prices.date_text(len(prices) - 1)),
+                 "inputs": list(prices.input_names) or [prices.target], "warmup_rows": prices.warmup,
+                 "quality": prices.verdict},
         "splits": {"count": len(plan), "trained_now": session.trained,
                    "failed": int((splits["status"] == "failed").sum()), "mode": config.splits.mode,
                    "train": config.splits.train, "val": config.splits.val, "step": config.splits.step,

@@ -25,7 +25,7 @@ from wfbt.splits import SplitPlan
 
 METRIC_COLUMNS = ([f"train_{m}" for m in SCALED] + [f"val_{m}" for m in SCALED]
                   + ["val_mse_price", "val_rmse_price", "val_mae_price", "val_mape"])
-BASELINE_INPUTS = ("train_series", "train_len", "x_train", "y_train", "n_train", "x_val", "y_val")
+BASELINE_INPUTS = ("train_series", "train_len", "x_train", "y_train", "n_train", "x_val", "y_val", "last_val")
 BLOCK_BYTES = 64 * 2**20  # windows rebuilt per evaluation block: memory stays flat for long windows
 
 
@@ -88,7 +88,7 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     for name, value in up_scores(actual, out["val_forecast"], last).items():
         out[f"val_up_{name}"] = value
     arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS}
-    after = baseline_forecasts(baselines, **(arrays | {"x_val": windows.x_test[keep]}))
+    after = baseline_forecasts(baselines, **(arrays | {"x_val": windows.x_test[keep], "last_val": windows.last_test[keep]}))
     for name, scaled_forecast in after.items():  # the same baselines on the points after the window
         out[f"{name}_test_forecast"] = np.where(past_data, np.nan,
                                                 scaling.invert(scaler, scaled_forecast.astype(np.float64)))
