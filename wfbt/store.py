@@ -63,8 +63,10 @@ class Identity:
 
 
 def fingerprinted_settings(config: Config, resolved: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every config key not in NOT_FINGERPRINTED, as "section.key" -> a JSON-able value, plus
-    `resolved` (facts derived from the config and the machine, such as the LSTM loop's unroll)."""
+    """Every config key not in NOT_FINGERPRINTED and not at its default, as "section.key" -> a
+    JSON-able value, plus `resolved` (facts derived from the config and the machine, such as the
+    LSTM loop's unroll). A key at its default is left out, so a key added to wfbt later, with a
+    default that keeps the old behaviour, leaves older run directories resumable."""
     settings: dict[str, Any] = {}
     for section in SECTIONS:
         part = getattr(config, section)
@@ -72,12 +74,26 @@ def fingerprinted_settings(config: Config, resolved: dict[str, Any] | None = Non
             continue
         for item in dataclasses.fields(part):
             key = f"{section}.{item.name}"
-            if key not in NOT_FINGERPRINTED:
-                settings[key] = _plain(getattr(part, item.name))
+            value = _plain(getattr(part, item.name))
+            if key not in NOT_FINGERPRINTED and value != default_of(key):
+                settings[key] = value
     for number, feature in enumerate(config.features, 1):  # [[features]]: every input's kind and parameters
         settings[f"features.{number}"] = {"kind": feature.kind, "column": feature.column, "name": feature.name,
                                           **feature.params()}
     return settings | (resolved or {})
+
+
+def default_of(key: str) -> Any:
+    """The default of a "section.key" config field, as `fingerprinted_settings` writes values."""
+    section, name = key.split(".", 1)
+    if section not in SECTIONS:
+        return None
+    for item in dataclasses.fields(SECTIONS[section]):
+        if item.name == name:
+            if item.default is not dataclasses.MISSING:
+                return _plain(item.default)
+            return _plain(item.default_factory()) if item.default_factory is not dataclasses.MISSING else None
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -100,8 +116,11 @@ def describe_difference(saved: dict[str, Any], current: Identity) -> str:
     """The settings (and data facts) that differ, as `key saved -> now` items."""
     changes = []
     old_settings = saved.get("settings", {})
+    def shown(settings: dict[str, Any], key: str) -> Any:  # a config key left out is at its default
+        return settings[key] if key in settings else default_of(key) if key.split(".")[0] in SECTIONS else "(unset)"
+
     for key in sorted(set(old_settings) | set(current.settings)):
-        before, after = old_settings.get(key, "(unset)"), current.settings.get(key, "(unset)")
+        before, after = shown(old_settings, key), shown(current.settings, key)
         if before != after:
             changes.append(f"{key} {json.dumps(before)} -> {json.dumps(after)}")
     old_data = saved.get("data", {})

@@ -106,7 +106,7 @@ def structure(config: Config) -> str:
     and whether each optional transform of the optimizer chain is on."""
     settings = fingerprinted_settings(config)
     key = {k: v for k, v in settings.items() if k not in BATCHED}
-    key |= {f"{k} on": bool(settings[k]) for k in SWITCHES}
+    key |= {f"{k} on": bool(settings.get(k, 0)) for k in SWITCHES}  # a key at its default is absent
     return json.dumps(key, sort_keys=True, default=str)
 
 
