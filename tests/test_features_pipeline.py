@@ -125,3 +125,11 @@ def test_a_resume_into_a_run_of_other_features_is_refused(tmp_path, tiny_data):
         FolderStore(tmp_path / "run", identity(other, dates, values, RESOLVED))
     with pytest.raises(UserError, match=r"features.4 .* -> \"\(unset\)\""):
         FolderStore(tmp_path / "run", identity(fewer, dates, values, RESOLVED))
+
+
+@pytest.mark.parametrize("name", ["gru", "attention"])
+def test_every_built_in_model_takes_several_inputs(tmp_path, tiny_data, name):
+    config = load_config(write_config(tmp_path, tiny_data, FEATURES), [
+        f"model.name='{name}'", "splits.max_splits=2", "train.epochs=1", "evaluation.next_forecast=false"])
+    results = run_experiment(config)
+    assert len(results.summary["data"]["inputs"]) == 4 and (results.splits["status"] == "ok").all()

@@ -112,26 +112,24 @@ def _add_study_parsers(commands) -> None:
                                 description="Run every combination of the [sweep] table's lists; trials that "
                                             "differ only in per-split numbers train in one program.",
                                 epilog=PATH_RULES)
-    sweep.add_argument("config", metavar="CONFIG", help="experiment TOML file with a [sweep] table")
-    sweep.add_argument("--out", metavar="DIR", help="sweep directory (default: [output] dir, or runs/<config name>)")
-    sweep.add_argument("--max-splits", type=_at_least_one, metavar="N", help="train only the first N splits")
-    sweep.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override a base config value (repeatable)")
-    sweep.add_argument("--overwrite", action="store_true", help="discard saved trials of a different experiment")
-    _add_ray(sweep)
-    sweep.add_argument("--quiet", action="store_true", help="print only the sweep directory (and errors)")
+    _add_study_options(sweep, "sweep", "with a [sweep] table", "discard saved trials of a different experiment")
     tune = commands.add_parser("tune", help="search a config's [tune.space] with Optuna, nested walk-forward",
                                description="Search [tune.space] on the tuning splits only, then run the best "
                                            "config once and report it on the holdout splits beside naive.",
                                epilog=PATH_RULES)
-    tune.add_argument("config", metavar="CONFIG", help="experiment TOML file with [tune] and [tune.space] tables")
-    tune.add_argument("--out", metavar="DIR", help="tuning directory (default: [output] dir, or runs/<config name>)")
-    tune.add_argument("--max-splits", type=_at_least_one, metavar="N", help="use only the first N splits")
-    tune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                      help="override a base config value (repeatable)")
-    tune.add_argument("--overwrite", action="store_true", help="start the study again from nothing")
-    _add_ray(tune)
-    tune.add_argument("--quiet", action="store_true", help="print only the tuning directory (and errors)")
+    _add_study_options(tune, "tuning", "with [tune] and [tune.space] tables", "start the study again from nothing")
+
+
+def _add_study_options(parser: argparse.ArgumentParser, what: str, tables: str, overwrite: str) -> None:
+    """The options `sweep` and `tune` share (those of `run`, over many experiments)."""
+    parser.add_argument("config", metavar="CONFIG", help=f"experiment TOML file {tables}")
+    parser.add_argument("--out", metavar="DIR", help=f"{what} directory (default: [output] dir, or runs/<config name>)")
+    parser.add_argument("--max-splits", type=_at_least_one, metavar="N", help="use only the first N splits")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a base config value (repeatable)")
+    parser.add_argument("--overwrite", action="store_true", help=overwrite)
+    _add_ray(parser)
+    parser.add_argument("--quiet", action="store_true", help=f"print only the {what} directory (and errors)")
 
 
 class _Console(Console):

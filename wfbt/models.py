@@ -95,6 +95,11 @@ class FusedGRU(nn.Module):
         return hidden_states if self.time_major else jnp.swapaxes(hidden_states, 0, 1)
 
 
+def _time_major(x: jax.Array) -> jax.Array:
+    """Model inputs (B, L), or (B, L, F) with features, as (L, B, F) for a recurrent stack."""
+    return x.T[..., None] if x.ndim == 2 else jnp.swapaxes(x, 0, 1)
+
+
 class LSTMForecaster(nn.Module):
     """The reference network: stacked LSTMs with dropout, then Dense(dense_size) -> Dense(1)."""
 
@@ -108,8 +113,7 @@ class LSTMForecaster(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
-        # x (B, L), or (B, L, F) with features; time-major (L, B, F) through the whole stack
-        h = x.T[..., None] if x.ndim == 2 else jnp.swapaxes(x, 0, 1)
+        h = _time_major(x)
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedLSTM(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
@@ -131,7 +135,7 @@ class GRUForecaster(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
-        h = x.T[..., None]  # time-major (L, B, 1) through the whole stack
+        h = _time_major(x)
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             h = FusedGRU(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme,
@@ -175,8 +179,9 @@ class AttentionForecaster(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
         width = self.hidden_size
-        h = Dense(width, self.init_scheme)(x[..., None])  # (B, L, D): each scaled value embedded
-        position = _param(self, "position", InitRule("uniform", float(1.0 / np.sqrt(width))), (x.shape[-1], width))
+        x = x[..., None] if x.ndim == 2 else x  # (B, L, F): one value, or one row of features, per step
+        h = Dense(width, self.init_scheme)(x)  # (B, L, D): each step's inputs embedded
+        position = _param(self, "position", InitRule("uniform", float(1.0 / np.sqrt(width))), (x.shape[1], width))
         h = h + position  # learned positional embedding
         for layer in range(self.num_layers):
             # pre-LN residual blocks; dropout on each branch (salted apart), rates as between LSTM layers
