@@ -107,7 +107,7 @@ def _get(mapping: Mapping[str, Any] | None, *keys: str) -> Any:
 def verdict(summary: Mapping[str, Any], level: float = 0.05) -> tuple[str, str]:
     """(css class, sentence): does the model beat the naive forecast, by the Diebold-Mariano test
     on the out-of-sample forecasts (on the validation ones for summaries that lack those)."""
-    test, where = _get(summary, "dm_test_after_validation", "naive"), "out-of-sample forecasts (after validation)"
+    test, where = _get(summary, "dm_test_after_validation", "naive"), "out-of-sample forecasts, after validation"
     if test is None:
         test, where = _get(summary, "dm_test", "naive"), "one-step validation forecasts"
     if test is None:
