@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
+
+import wfbt
 
 from conftest import write_config, write_prices, random_walk
 from wfbt.api import run_experiment
 from wfbt.config import load_config
+from wfbt.errors import UserError
 from wfbt.saved import read_safetensors, write_safetensors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +89,51 @@ def test_predict_without_saved_models_is_a_user_error(tmp_path, capsys):
     assert main(["predict", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no saved model in" in err and len(err.strip().splitlines()) == 1
+
+
+FEATURES = """
+[[features]]
+kind = "column"
+[[features]]
+kind = "log_return"
+[[features]]
+kind = "sma"
+window = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def features_run(tmp_path_factory, tiny_data):
+    folder = tmp_path_factory.mktemp("features")
+    config = load_config(write_config(folder, tiny_data, FEATURES), ["splits.max_splits=4"])
+    return run_experiment(config, out_dir=folder / "out")
+
+
+def test_a_features_model_predicts_from_its_own_scaled_features(features_run):
+    """The input columns' scalers are saved beside the target's: `wfbt predict` computes the
+    features on the data and repeats the run's forecast bit for bit in a fresh process."""
+    ours = features_run.summary["next_forecast"]
+    theirs = _predict(str(features_run.run_dir))
+    assert theirs["forecasts"] == ours["forecasts"] and theirs["average"] == ours["average"]
+    tensors = read_safetensors(features_run.run_dir / "model" / "next_point.safetensors")[0]
+    assert tensors["scaler/inputs/offset"].shape == (3, 3)  # (windows, input columns)
+
+
+def test_results_predict_in_memory_and_for_a_dataframe(tmp_path, features_run):
+    """`Results.predict()` repeats the run's forecast; `Results.predict(frame)` gives what
+    `wfbt predict --data FILE` gives for the same rows."""
+    assert features_run.predict()["forecasts"] == features_run.summary["next_forecast"]["forecasts"]
+    values = random_walk(90, seed=5)
+    path = write_prices(tmp_path / "new.csv", values)
+    from_frame = features_run.predict(pl.read_csv(path, try_parse_dates=True))
+    from_file = _predict(str(features_run.run_dir), "--data", str(path))
+    assert from_frame["forecasts"] == from_file["forecasts"] and from_frame["date"] == from_file["date"]
+    loaded = wfbt.load(features_run.run_dir)  # a loaded run reads its saved models
+    assert loaded.predict(pl.read_csv(path, try_parse_dates=True))["forecasts"] == from_file["forecasts"]
+
+
+def test_results_predict_without_models_says_why(tmp_path, tiny_data):
+    config = load_config(write_config(tmp_path, tiny_data), ["splits.max_splits=2", "train.epochs=1",
+                                                              "evaluation.next_forecast=false"])
+    with pytest.raises(UserError, match="next_forecast = true"):
+        run_experiment(config).predict()

@@ -26,7 +26,7 @@ from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices, prices_from_frame
 from wfbt.engine import ChunkResult, Hyper, Trainer, TrainSettings, choose_chunk_size
 from wfbt.errors import UserError
-from wfbt.features import WindowArrays, build_windows, next_point_windows
+from wfbt.features import WindowArrays, build_windows, fit_input_scalers, next_point_windows
 from wfbt.models import build_model
 from wfbt.pnl import StrategyResult, check_strategy, run_strategy
 from wfbt.rundata import PlotMethods
@@ -49,6 +49,27 @@ class Results(PlotMethods):  # plot_*() and .equity for notebooks: wfbt.rundata.
     summary: dict[str, Any]
     strategy: StrategyResult | None = None  # P&L, when the config has a [strategy] table
     test_predictions: pl.DataFrame | None = None  # forecasts of the points after each validation window
+    models: saved.NextPointModels | None = None  # the next-point models (None without next_forecast)
+
+    def predict(self, frame: Any = None) -> dict[str, Any]:
+        """The next-point forecast of this run's models for `frame` (a pandas or Polars DataFrame
+        with the run's date and value columns; its whole span is used), or for the run's own data.
+
+        The same numbers as `wfbt predict RUN_DIR --data FILE`: each window's model forecasts from
+        the last `lookback` rows scaled with its saved scalers, averaged over the windows."""
+        models = self.models
+        if models is None and self.run_dir is not None and saved.has_next_point(self.run_dir / saved.FOLDER):
+            models = saved.load_next_point(self.run_dir)
+        if models is None:
+            raise UserError("this run has no next-point models: run it with [evaluation] next_forecast = true "
+                            "(the default).")
+        if frame is None:
+            if self.prices is None:
+                raise UserError(f"{self.run_dir}: the run's data source cannot be read any more; pass a DataFrame.")
+            return models.predict(self.prices)
+        config = models.config
+        data_config = dataclasses.replace(config.data, start=None, end=None)
+        return models.predict(prices_from_frame(frame, data_config, models.info["lookback"], features=config.features))
 
 
 ProgressFn = Callable[[int, int, str], None]  # (splits done, splits in all, phase: "compiling" | "training")
@@ -203,11 +224,11 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
                                        config.strategy.cost_bps, config.strategy.slippage_bps,
                                        config.strategy.periods_per_year)
     stages["tables"] = time.perf_counter() - mark
-    next_forecast = None
+    next_forecast = models = None
     if config.evaluation.next_forecast:
         mark = time.perf_counter()
-        next_forecast = next_point_forecast(experiment, chunk, splits_table, store,
-                                            save_to=run_dir / saved.FOLDER if run_dir is not None else None)
+        next_forecast, models = next_point_forecast(experiment, chunk, splits_table, store,
+                                                    save_to=run_dir / saved.FOLDER if run_dir is not None else None)
         stages["next_forecast"] = time.perf_counter() - mark
     summary = run_summary(
         config=config, prices=prices, plan=plan, splits=splits_table, predictions=predictions,
@@ -218,7 +239,7 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
         seconds=time.perf_counter() - started,
     )
     return Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
-                   strategy_result, test_predictions)
+                   strategy_result, test_predictions, models)
 
 
 def window_width(prices: PriceSeries, config: Config) -> int:
@@ -410,7 +431,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
     cached = store.read_json(NEXT_FORECAST) if store is not None else None
     # a rerun that trained nothing new: no need to retrain them (unless their saved models are gone)
     if cached is not None and cached.get("key") == key and (save_to is None or saved.has_next_point(save_to)):
-        return cached["forecast"]
+        return cached["forecast"], saved.load_next_point(save_to.parent) if save_to is not None else None
     pad = _pad(np.arange(k), math.ceil(k / chunk) * chunk)  # whole chunks of the walk-forward shape
     width = max(width, int((stops - starts).max()))  # the walk-forward width, unless expanding outgrew it
     started = []
@@ -423,7 +444,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
         started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0, hyper=experiment.hyper(chunk),
                                                       seed=config.train.seed)))
-    results = [(scaler, trainer.collect(running, keep_params=save_to is not None)) for scaler, running in started]
+    results = [(scaler, trainer.collect(running, keep_params=True)) for scaler, running in started]
     forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
                                 for scaler, result in results])[:k]
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
@@ -434,22 +455,28 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
     }
-    if save_to is not None:  # issue 16: the trained models leave the run (wfbt.saved, docs/models.md)
-        _save_next_point(experiment, save_to, results, k, starts, stops, windows, ok, forecast)
+    # issue 16: the trained models leave the run (wfbt.saved, docs/models.md), and serve Results.predict
+    models = _next_point_models(experiment, results, k, starts, stops, width, windows, ok, forecast)
+    if save_to is not None:
+        saved.save_next_point(save_to, models.tensors, models.info, models.info["config"])
     if store is not None:
         store.write_json(NEXT_FORECAST, {"key": key, "forecast": forecast})
-    return forecast
+    return forecast, models
 
 
-def _save_next_point(experiment: Experiment, folder: Path, results: list, k: int, starts: np.ndarray,
-                     stops: np.ndarray, windows: Any, ok: np.ndarray, forecast: dict[str, Any]) -> None:
-    """The next-point models, their scalers and what `wfbt predict` needs, into `folder`."""
-    config = experiment.config
+def _next_point_models(experiment: Experiment, results: list, k: int, starts: np.ndarray, stops: np.ndarray,
+                       width: int, windows: Any, ok: np.ndarray, forecast: dict[str, Any]) -> saved.NextPointModels:
+    """The next-point models, their scalers and what `predict` needs."""
+    config, prices = experiment.config, experiment.prices
     params = jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts])[:k], *[r.params for _, r in results])
     offset = np.concatenate([scaler.offset for scaler, _ in results])[:k]
     scale = np.concatenate([scaler.scale for scaler, _ in results])[:k]
+    columns = None
+    if prices.inputs is not None:  # the input features' scalers, fit as the windows fit them
+        columns = fit_input_scalers(config.scaling.method, prices.inputs, starts, stops - starts, width)
     rows = windows.x_val.shape[1] + windows.x_train.shape[1] + windows.x_test.shape[1]  # the final forward pass
-    config_toml = to_toml(config, data_source=experiment.prices.source)
+    config_toml = to_toml(config, data_source=prices.source)
     info = saved.next_point_info(config.base_dirs, config.model.lookback, rows, _unroll(config, experiment.devices),
                                  2 if config.train.loss == "gaussian_nll" else 1, starts, stops, forecast)
-    saved.save_next_point(folder, params, offset, scale, ok, info, config_toml)
+    return saved.NextPointModels(saved.next_point_tensors(params, offset, scale, ok, columns),
+                                 info | {"config": config_toml})

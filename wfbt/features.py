@@ -108,8 +108,7 @@ def build_windows(
     if inputs is not None:
         last_val = scaling.apply(scaler, values[val_rows[..., lookback - 1]])
         last_test = scaling.apply(scaler, values[np.minimum(input_rows[..., -1], len(values) - 1)])
-        columns = scaling.fit_columns(method, inputs[np.minimum(train_start[:, None] + positions, len(values) - 1)],
-                                      in_window)
+        columns = fit_input_scalers(method, inputs, train_start, train_len, width)
         x_train = scaling.apply_columns(columns, inputs[np.minimum(sample_rows[..., :lookback], len(values) - 1)])
         x_train = np.where((samples[None, :] < n_train[:, None])[..., None, None], x_train, 0.0)
         x_val = scaling.apply_columns(columns, inputs[val_rows[..., :lookback]])
@@ -131,6 +130,17 @@ def build_windows(
         last_val=last_val.astype(f32),
         last_test=last_test.astype(f32),
     )
+
+
+def fit_input_scalers(method: str, inputs: np.ndarray, train_start: np.ndarray, train_len: np.ndarray,
+                      width: int) -> scaling.ScalerParams:
+    """Each split's per-column scalers of the input features (S, F), fit on its training window
+    `[train_start, train_start + train_len)` padded to `width` (the same arrays `build_windows`
+    fits on, so a saved model's scalers equal the ones it trained with bit for bit)."""
+    positions = np.arange(width)
+    in_window = positions[None, :] < train_len[:, None]
+    rows = np.minimum(train_start[:, None] + positions, len(inputs) - 1)
+    return scaling.fit_columns(method, inputs[rows], in_window)
 
 
 def next_point_windows(values: np.ndarray, train_start: np.ndarray, train_stop: np.ndarray, lookback: int,

@@ -19,16 +19,23 @@ load these files as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import struct
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from wfbt.errors import UserError
+
+if TYPE_CHECKING:
+    from wfbt.config import Config
+    from wfbt.data import PriceSeries
 
 FOLDER = "model"
 NEXT_POINT = "next_point"
@@ -89,13 +96,23 @@ def params_tree(tensors: dict[str, np.ndarray]) -> dict:
 # ---------------------------------------------------------------- what a run saves
 
 
-def save_next_point(folder: Path, params: Any, offset: np.ndarray, scale: np.ndarray, ok: np.ndarray,
-                    info: dict[str, Any], config_toml: str) -> None:
-    """The k next-point models (parameters stacked over windows) with their scalers and `info`
-    (lookback, windows, rows, forecasts...) into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
+def next_point_tensors(params: Any, offset: np.ndarray, scale: np.ndarray, ok: np.ndarray,
+                       inputs: Any = None) -> dict[str, np.ndarray]:
+    """The tensors of the k next-point models: parameters stacked over windows, the target's
+    scalers, `ok`, and with `[[features]]` the input columns' scalers (`inputs`: (k, F) each)."""
     tensors = {**flat_params(params), "scaler/offset": np.asarray(offset, np.float64),
                "scaler/scale": np.asarray(scale, np.float64), "ok": np.asarray(ok, np.uint8)}
+    if inputs is not None:
+        tensors |= {"scaler/inputs/offset": np.asarray(inputs.offset, np.float64),
+                    "scaler/inputs/scale": np.asarray(inputs.scale, np.float64)}
+    return tensors
+
+
+def save_next_point(folder: Path, tensors: dict[str, np.ndarray], info: dict[str, Any], config_toml: str) -> None:
+    """The next-point models' `tensors` (`next_point_tensors`) and `info` (lookback, windows, rows,
+    forecasts...) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    offset, scale, ok = tensors["scaler/offset"], tensors["scaler/scale"], tensors["ok"]
     write_safetensors(folder / f"{NEXT_POINT}.safetensors", tensors, {"format": FORMAT, "config": config_toml})
     described = {"format": FORMAT, **info, "scaler": {"offset": np.asarray(offset).tolist(), "scale": np.asarray(scale).tolist()},
                  "ok": np.asarray(ok, bool).tolist(),
@@ -119,8 +136,8 @@ def save_split_params(folder: Path, splits: np.ndarray, params: Any) -> None:
                       {"format": FORMAT})
 
 
-def load_next_point(run_dir: Path) -> tuple[dict, dict[str, Any], dict[str, np.ndarray]]:
-    """(parameters stacked over windows, next_point.json, the other tensors) of a run directory."""
+def load_next_point(run_dir: Path) -> NextPointModels:
+    """The saved next-point models of a run directory."""
     folder = Path(run_dir) / FOLDER
     if not has_next_point(folder):
         raise UserError(f"{run_dir}: no saved model in {folder}; run it with [evaluation] next_forecast = true "
@@ -132,7 +149,7 @@ def load_next_point(run_dir: Path) -> tuple[dict, dict[str, Any], dict[str, np.n
         raise UserError(f"{folder}: cannot read the saved model: {exc}") from None
     if metadata.get("format") != FORMAT or info.get("format") != FORMAT:
         raise UserError(f"{folder}: saved in format {info.get('format')!r}, this wfbt reads {FORMAT!r}; run it again.")
-    return params_tree(tensors), info, {k: v for k, v in tensors.items() if not k.startswith("params/")}
+    return NextPointModels(tensors, info)
 
 
 def next_point_info(base_dirs: Any, lookback: int, rows: int, unroll: int, n_outputs: int,
@@ -146,50 +163,81 @@ def next_point_info(base_dirs: Any, lookback: int, rows: int, unroll: int, n_out
 # ---------------------------------------------------------------- forecasting from them
 
 
+@dataclass(frozen=True)
+class NextPointModels:
+    """A run's next-point models: the k windows' parameters and scalers (`tensors`, as saved) and
+    what forecasting needs besides (`info`: lookback, rows of the forward pass, config, ...)."""
+
+    tensors: dict[str, np.ndarray]
+    info: dict[str, Any]
+
+    @property
+    def config(self) -> Config:
+        from wfbt.config import config_from_dict
+
+        return config_from_dict(tomllib.loads(self.info["config"]), Path("config.toml"))
+
+    @property
+    def search_dirs(self) -> tuple[Path, ...]:
+        return tuple(Path(d) for d in self.info["base_dirs"])
+
+    def predict(self, prices: PriceSeries) -> dict[str, Any]:
+        """The forecast of the point after `prices` (a series with the run's columns and features).
+
+        Each window's model forecasts from the last `lookback` rows, scaled with that window's saved
+        scalers; the forward pass has the run's own layout (the forecast row first, among as many
+        rows as the run's final pass had), so on the machine that ran it the run's data gives the
+        run's `next_forecast` bit for bit. The average is over the windows that trained without failing.
+        """
+        import jax
+
+        from wfbt import scaling
+        from wfbt.api import train_settings
+        from wfbt.engine import Trainer
+        from wfbt.models import build_model
+
+        config, info, tensors = self.config, self.info, self.tensors
+        lookback, rows = info["lookback"], info["rows"]
+        if len(prices) < lookback:
+            raise UserError(f"{prices.source}: {len(prices)} rows, fewer than the model's lookback of {lookback}.")
+        scaler = scaling.ScalerParams(tensors["scaler/offset"], tensors["scaler/scale"])
+        k = len(scaler.offset)
+        if "scaler/inputs/offset" in tensors:  # [[features]]: each input column with its own scaler
+            if prices.inputs is None:
+                raise UserError(f"{prices.source}: the model reads [[features]] inputs, but none were computed.")
+            columns = scaling.ScalerParams(tensors["scaler/inputs/offset"], tensors["scaler/inputs/scale"])
+            last = np.broadcast_to(prices.inputs[-lookback:], (k, *prices.inputs[-lookback:].shape))
+            inputs = np.zeros((k, rows, *last.shape[1:]), np.float32)
+            inputs[:, 0] = scaling.apply_columns(columns, last).astype(np.float32)
+        else:
+            inputs = np.zeros((k, rows, lookback), np.float32)
+            inputs[:, 0] = scaling.apply(scaler, np.broadcast_to(prices.values[-lookback:], (k, lookback))).astype(np.float32)
+        model = build_model(config.model, info["n_outputs"], info["unroll"], self.search_dirs)
+        trainer = Trainer(model, train_settings(config), config.train.seed, jax.devices())
+        mean, _ = trainer.predict(jax.tree.map(jax.numpy.asarray, params_tree(tensors)), inputs)
+        forecasts = scaling.invert(scaler, mean[:, 0].astype(np.float64))
+        ok = tensors["ok"].astype(bool)
+        return {
+            "date": prices.next_date_text(),
+            "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
+            "last_window": float(forecasts[0]) if ok[0] else None,
+            "average": float(forecasts[ok].mean()) if ok.any() else None,
+            "windows": int(ok.sum()), "forecasts": forecasts.tolist(),
+        }
+
+
 def predict_next(run_dir: Path, data: str | Path | None = None) -> dict[str, Any]:
-    """The next-point forecast of a run's saved models, for the run's data or for `data` (a file
-    with the same columns; its whole span is used, [data] start and end are not applied).
-
-    Each window's model forecasts from the last `lookback` values scaled with that window's saved
-    scaler; the forward pass has the run's own layout (the forecast row first, among as many
-    rows as the run's final pass had), so on the machine that ran it the run's data gives the
-    run's `next_forecast` bit for bit. The average is over the windows that trained without failing.
-    """
-    import dataclasses
-    import tomllib
-
-    import jax
-
-    from wfbt import scaling
-    from wfbt.api import train_settings
-    from wfbt.config import config_from_dict
+    """The next-point forecast of a run's saved models (`NextPointModels.predict`), for the run's
+    data or for `data` (a file with the same columns; its whole span is used, [data] start and end
+    are not applied; `[[features]]` are computed on it as the run computed them)."""
     from wfbt.data import load_prices
-    from wfbt.engine import Trainer
-    from wfbt.models import build_model
 
-    params, info, extra = load_next_point(run_dir)
-    config = config_from_dict(tomllib.loads(info["config"]), Path(run_dir) / "config.toml")
-    search_dirs = tuple(Path(d) for d in info["base_dirs"])
+    models = load_next_point(run_dir)
+    config = models.config
     data_config = config.data
     if data is not None:
         data_config = dataclasses.replace(data_config, source=str(Path(data).resolve()), start=None, end=None)
-    prices = load_prices(data_config, search_dirs, info["lookback"], separator=data_config.separator or None,
-                         decimal=data_config.decimal)
-    lookback, rows = info["lookback"], info["rows"]
-    offset, scale = extra["scaler/offset"], extra["scaler/scale"]
-    scaler = scaling.ScalerParams(offset, scale)
-    k = len(offset)
-    inputs = np.zeros((k, rows, lookback), np.float32)
-    inputs[:, 0] = scaling.apply(scaler, np.broadcast_to(prices.values[-lookback:], (k, lookback))).astype(np.float32)
-    model = build_model(config.model, info["n_outputs"], info["unroll"], search_dirs)
-    trainer = Trainer(model, train_settings(config), config.train.seed, jax.devices())
-    mean, _ = trainer.predict(jax.tree.map(jax.numpy.asarray, params), inputs)
-    forecasts = scaling.invert(scaler, mean[:, 0].astype(np.float64))
-    ok = extra["ok"].astype(bool)
-    return {
-        "date": prices.next_date_text(),
-        "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
-        "last_window": float(forecasts[0]) if ok[0] else None,
-        "average": float(forecasts[ok].mean()) if ok.any() else None,
-        "windows": int(ok.sum()), "forecasts": forecasts.tolist(),
-    }
+    prices = load_prices(data_config, models.search_dirs, models.info["lookback"],
+                         separator=data_config.separator or None, decimal=data_config.decimal,
+                         features=config.features)
+    return models.predict(prices)
