@@ -166,6 +166,7 @@ def predict_next(run_dir: Path, data: str | Path | None = None) -> dict[str, Any
     from wfbt.data import load_prices
     from wfbt.engine import Trainer
     from wfbt.models import build_model
+    from wfbt.transform import to_price
 
     params, info, extra = load_next_point(run_dir)
     config = config_from_dict(tomllib.loads(info["config"]), Path(run_dir) / "config.toml")
@@ -180,11 +181,13 @@ def predict_next(run_dir: Path, data: str | Path | None = None) -> dict[str, Any
     scaler = scaling.ScalerParams(offset, scale)
     k = len(offset)
     inputs = np.zeros((k, rows, lookback), np.float32)
-    inputs[:, 0] = scaling.apply(scaler, np.broadcast_to(prices.values[-lookback:], (k, lookback))).astype(np.float32)
+    series = prices.values if prices.learned is None else prices.learned  # what the models learned
+    inputs[:, 0] = scaling.apply(scaler, np.broadcast_to(series[-lookback:], (k, lookback))).astype(np.float32)
     model = build_model(config.model, info["n_outputs"], info["unroll"], search_dirs)
     trainer = Trainer(model, train_settings(config), config.train.seed, jax.devices())
     mean, _ = trainer.predict(jax.tree.map(jax.numpy.asarray, params), inputs)
-    forecasts = scaling.invert(scaler, mean[:, 0].astype(np.float64))
+    forecasts = to_price(config.data.target_transform, scaling.invert(scaler, mean[:, 0].astype(np.float64)),
+                         prices.values[-1])  # a learned log return: from the last price
     ok = extra["ok"].astype(bool)
     return {
         "date": prices.next_date_text(),
