@@ -118,6 +118,26 @@ def test_importance_does_not_depend_on_the_chunk_size(synthetic, ranked):
     assert other.splits.equals(ranked.splits)
 
 
+def test_a_refit_follower_is_ranked_with_its_leaders_model(synthetic, ranked):
+    refit = run_experiment(load_config(synthetic, ["splits.refit_every=3"]))
+    for split in range(10):
+        own = refit.importance.filter(pl.col("split") == split)["delta"].to_numpy()
+        plain = ranked.importance.filter(pl.col("split") == split)["delta"].to_numpy()
+        # a split that trains has its plain run's deltas; a follower its own (another model, its own window)
+        assert np.array_equal(own, plain) == (split % 3 == 0) and np.isfinite(own).all()
+
+
+def test_the_terminal_table_fits_80_columns(ranked):
+    from rich.console import Console
+
+    from wfbt.report import print_summary
+
+    console = Console(width=80, record=True)
+    print_summary(console, ranked.summary)
+    text = console.export_text()
+    assert "Input importance over 10 splits" in text and max(len(line) for line in text.splitlines()) <= 80
+
+
 def test_turning_importance_on_for_an_older_run_retrains_and_changes_nothing_else(synthetic, tmp_path):
     out = tmp_path / "run"
     notes: list[str] = []
