@@ -107,9 +107,9 @@ class Program:
         parts = []
         for i in range(0, len(index), size):
             part = index[i:i + size]
-            put = lambda a: jax.device_put(a, self.sharding)  # noqa: E731
-            parts.append(np.asarray(jax.device_get(self._run(put(jax.tree.map(lambda leaf: leaf[part], params)),
-                                                             put(x_val[part]), put(y_val[part]), put(perms[part])))))
+            params_part = jax.tree.map(lambda leaf, rows=part: leaf[rows], params)
+            args = [jax.device_put(a, self.sharding) for a in (params_part, x_val[part], y_val[part], perms[part])]
+            parts.append(np.asarray(jax.device_get(self._run(*args))))
         return np.concatenate(parts)[:count]
 
 
