@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import polars as pl
 
-from wfbt import rundir, saved, scaling, tables
+from wfbt import importance, rundir, saved, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices, prices_from_frame
@@ -35,6 +35,7 @@ from wfbt.splits import SplitPlan, split_plan
 from wfbt.store import FolderStore, MemoryStore, Session, identity
 from wfbt.strategy import Strategy, load_strategy
 from wfbt.summary import device_facts, run_summary
+from wfbt.transform import to_price
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Results(PlotMethods):  # plot_*() and .equity for notebooks: wfbt.rundata.
     summary: dict[str, Any]
     strategy: StrategyResult | None = None  # P&L, when the config has a [strategy] table
     test_predictions: pl.DataFrame | None = None  # forecasts of the points after each validation window
+    importance: pl.DataFrame | None = None  # permutation importance per (split, input), when computed
     models: saved.NextPointModels | None = None  # the next-point models (None without next_forecast)
 
     def predict(self, frame: Any = None) -> dict[str, Any]:
@@ -187,10 +189,14 @@ def open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStor
     # the platform and the LSTM loop's layout round differently: part of what a chunk's numbers depend on
     resolved = {"layout.unroll": _unroll(config, experiment.devices), "layout.platform": experiment.devices[0].platform}
     values = prices.values if prices.inputs is None else np.concatenate([prices.values, prices.inputs.ravel()])
+    if prices.learned is not None:  # its first row reads the row before [data] start
+        values = np.concatenate([values, prices.learned])
     current = identity(config, prices.dates, values, resolved)  # with features, their values too
+    # importance is not in the fingerprint: chunks saved without it are trained again (wfbt.store)
+    required = ("importance",) if importance.wanted(config, prices) else ()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return FolderStore(out, current, overwrite=overwrite)
+        return FolderStore(out, current, overwrite=overwrite, required=required)
     except OSError as exc:  # a file in the way, no permission, a read-only disk
         raise UserError(f"{out}: cannot use this run directory: {exc.strerror or exc}.") from None
 
@@ -210,12 +216,19 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
     raw = store.load(len(plan))
     mark = time.perf_counter()
 
+    transform = config.data.target_transform
     evaluated = tables.evaluate(raw, lambda ids: split_windows(experiment, ids), prices.values, plan,
-                                experiment.baselines, window_bytes(experiment))
+                                experiment.baselines, window_bytes(experiment), transform,
+                                None if transform == "none" else lambda ids: price_windows(experiment, ids))
     splits_table = tables.splits_table(evaluated, plan, prices, experiment.baselines)
     predictions = tables.predictions_table(evaluated, plan, prices, experiment.baselines)
     test_predictions = tables.test_predictions_table(evaluated, plan, prices, experiment.baselines)
     curves = tables.curves_table(evaluated)
+    importance_table = None
+    if importance.wanted(config, prices):
+        if "importance" not in raw:  # a bug: train_missing computes it for every split it saves
+            raise RuntimeError("importance is on but the store's splits lack it")
+        importance_table = importance.importance_table(raw, prices)
     strategy_result = None
     if experiment.strategy is not None:
         # trade only on forecasts no part of training saw: the early stopping of split s looked at
@@ -235,11 +248,13 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
         test_predictions=test_predictions, curves=curves, baselines=experiment.baselines,
         device=device_facts(experiment.devices), session=session, sessions=store.sessions, stages=stages,
         strategy=experiment.strategy, strategy_result=strategy_result, next_forecast=next_forecast,
+        importance=None if importance_table is None else importance.importance_summary(
+            importance_table, config.evaluation.importance_repeats),
         as_run=tomllib.loads(to_toml(config, data_source=prices.source, out_dir=str(run_dir) if run_dir else None)),
         seconds=time.perf_counter() - started,
     )
     return Results(config, run_dir, prices, plan, splits_table, predictions, curves, summary,
-                   strategy_result, test_predictions, models)
+                   strategy_result, test_predictions, importance_table, models)
 
 
 def window_width(prices: PriceSeries, config: Config) -> int:
@@ -251,15 +266,25 @@ def window_width(prices: PriceSeries, config: Config) -> int:
 
 def split_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
     """The scaled windows of `ids` exactly as they train (padded to the experiment's width)."""
+    config, prices = experiment.config, experiment.prices
+    series = prices.values if prices.learned is None else prices.learned  # what the model learns
+    return build_windows(series, experiment.plan, ids, config.model.lookback,
+                         config.scaling.method, experiment.width, config.splits.step, prices.inputs)
+
+
+def price_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
+    """The price windows of `ids`, without features: what the price-space baselines read in a run
+    with a target transform (`wfbt.tables.transformed_baselines`)."""
     config = experiment.config
     return build_windows(experiment.prices.values, experiment.plan, ids, config.model.lookback,
-                         config.scaling.method, experiment.width, config.splits.step, experiment.prices.inputs)
+                         config.scaling.method, experiment.width, config.splits.step)
 
 
 def window_bytes(experiment: Experiment) -> int:
     """About the bytes one split's windows take while they are built (float64 samples)."""
     inputs = experiment.prices.inputs
     columns = 1 if inputs is None else 1 + inputs.shape[1]  # the target's windows, and the features'
+    columns += experiment.prices.learned is not None  # the price windows of the baselines
     return 8 * experiment.width * (experiment.config.model.lookback + 1) * 2 * columns
 
 
@@ -358,17 +383,22 @@ def train_missing(members: list[Member], chunk: int, progress: ProgressFn | None
             running = start(pending)
         refit = any(members[i].experiment.config.splits.refit_every > 1 for i, _, _ in parts)
         save_params = any(members[i].experiment.config.output.save_params for i, _, _ in parts)
-        result = trainer.collect(current, keep_params=refit or save_params)
+        ranked = any(_wants_importance(members[i]) for i, _, _ in parts)
+        result = trainer.collect(current, keep_params=refit or save_params or ranked)
         for offset, (i, ids, windows) in enumerate(parts):
             member = members[i]
             own = result.rows(slice(offset * chunk, (offset + 1) * chunk))
+            if _wants_importance(member):  # with the final parameters, on the validation windows
+                own = dataclasses.replace(own, importance=importance.split_deltas(
+                    trainer, member.experiment.config, own.params, windows))
             raw = raw_outputs(own, len(ids), member.experiment.settings.epochs)
             plan = member.experiment.plan
             if member.experiment.config.splits.refit_every > 1:
                 followers = np.concatenate([np.flatnonzero((plan.refit_from == r) & (np.arange(len(plan)) != r))
                                             for r in ids])
                 if len(followers):
-                    follower = _forecast_followers(member.experiment, own, windows.split, followers, chunk)
+                    follower = _forecast_followers(member.experiment, own, windows.split, followers, chunk,
+                                                   _wants_importance(member))
                     raw = {name: np.concatenate([raw[name], part]) for name, part in
                            raw_outputs(follower, len(followers), member.experiment.settings.epochs).items()}
             for store in member.stores:
@@ -394,9 +424,18 @@ def train_missing(members: list[Member], chunk: int, progress: ProgressFn | None
     return sessions
 
 
+def _wants_importance(member: Member) -> bool:
+    """Whether a member's splits get permutation importance: its config asks for it, or a store
+    that takes its results does (a sweep's trials that share training)."""
+    experiment = member.experiment
+    return importance.wanted(experiment.config, experiment.prices) or any(
+        "importance" in store.required for store in member.stores)
+
+
 def _forecast_followers(experiment: Experiment, result: ChunkResult, trained_ids: np.ndarray, members: np.ndarray,
-                        chunk: int) -> ChunkResult:
-    """Splits between two refits: the latest trained model forecasts their validation windows."""
+                        chunk: int, with_importance: bool = False) -> ChunkResult:
+    """Splits between two refits: the latest trained model forecasts their validation windows
+    (and, `with_importance`, ranks its inputs on them)."""
     config, plan, trainer = experiment.config, experiment.plan, experiment.trainer
     # fixed for the run, so the predict program compiles once; never more than the run's splits
     size = chunk * min(config.splits.refit_every - 1, math.ceil(len(plan) / chunk))
@@ -404,7 +443,10 @@ def _forecast_followers(experiment: Experiment, result: ChunkResult, trained_ids
     source = np.searchsorted(trained_ids, plan.refit_from[padded])  # sorted; padding repeats the last
     windows = split_windows(experiment, padded)
     params = jax.tree.map(lambda leaf: leaf[source], result.params)
-    return result.take(source, padded, trainer.predict(params, windows.x_val), trainer.predict(params, windows.x_test))
+    followers = result.take(source, padded, trainer.predict(params, windows.x_val), trainer.predict(params, windows.x_test))
+    if with_importance:
+        followers = dataclasses.replace(followers, importance=importance.split_deltas(trainer, config, params, windows))
+    return followers
 
 
 def _pad(ids: np.ndarray, size: int) -> np.ndarray:
@@ -437,7 +479,8 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
     started = []
     for first in range(0, len(pad), chunk):
         part = pad[first:first + chunk]
-        windows = next_point_windows(prices.values, starts[part], stops[part], config.model.lookback,
+        series = prices.values if prices.learned is None else prices.learned  # what the model learns
+        windows = next_point_windows(series, starts[part], stops[part], config.model.lookback,
                                      config.scaling.method, config.splits.val, width, config.splits.step,
                                      prices.inputs)
         # the forecast models get split indices after the walk-forward ones, so their seeds differ
@@ -447,6 +490,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
     results = [(scaler, trainer.collect(running, keep_params=True)) for scaler, running in started]
     forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
                                 for scaler, result in results])[:k]
+    forecasts = to_price(config.data.target_transform, forecasts, prices.values[-1])  # from the last price
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
     forecast = {
         "date": prices.next_date_text(),

@@ -33,6 +33,9 @@ class DataConfig:
     decimal: Literal[".", ","] = "."  # CSV decimal mark
     missing: Literal["error", "drop", "ffill", "interpolate"] = "error"  # missing or non-finite values of the columns used
     adjust: bool = False  # scale Open/High/Low/Close by Adj Close / Close (split- and dividend-adjusted OHLC)
+    # what the model learns: the price, or its next one-period log return (forecasts turned back
+    # into prices at their origin, wfbt.transform; docs/data.md)
+    target_transform: Literal["none", "log_return"] = "none"
 
 
 # [[features]] kinds: the parameters each takes besides `kind`, `column` and `name`, with defaults
@@ -128,6 +131,9 @@ class EvaluationConfig:
     baselines: tuple[str, ...] = ("naive", "drift", "mean", "linear")
     next_forecast: bool = True  # forecast the first date after the data
     forecast_average: int = 10  # ... also as the average of the last k windows' forecasts
+    # permutation importance of each model input per split (wfbt.importance); "auto": with 2+ inputs
+    importance: Literal["auto", True, False] = "auto"
+    importance_repeats: int = 5  # permutations per input and split; the delta is their mean
 
 
 @dataclass(frozen=True)
@@ -304,9 +310,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(value, inner, where)
     if origin is Literal:
-        if value not in args:
+        if not any(value == a and type(value) is type(a) for a in args):  # 1 is not true, "true" is not true
             hint_text = did_you_mean(str(value), [str(a) for a in args])
-            raise UserError(f"{where}: {json.dumps(value, default=str)} is not one of {known(args)}.{hint_text}")
+            choices = known(args) if all(isinstance(a, str) for a in args) else ", ".join(map(json.dumps, args))
+            raise UserError(f"{where}: {json.dumps(value, default=str)} is not one of {choices}.{hint_text}")
         return value
     if origin is tuple:
         if not isinstance(value, list):
@@ -381,6 +388,8 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         (t.warmup_steps >= 0, "[train] warmup_steps", f"must be 0 or more, got {t.warmup_steps}."),
         (config.evaluation.forecast_average >= 1, "[evaluation] forecast_average",
          f"must be at least 1, got {config.evaluation.forecast_average}."),
+        (config.evaluation.importance_repeats >= 1, "[evaluation] importance_repeats",
+         f"must be at least 1, got {config.evaluation.importance_repeats}."),
         (config.engine.chunk_size >= 0, "[engine] chunk_size",
          f"must be 0 (automatic) or more, got {config.engine.chunk_size}."),
         (config.engine.devices >= 0, "[engine] devices",
@@ -397,6 +406,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
               ("[train] patience", t.patience, MAX_EPOCHS), ("[train] batch_size", t.batch_size, MAX_BATCH),
               ("[train] warmup_steps", t.warmup_steps, MAX_ROWS),
               ("[evaluation] forecast_average", config.evaluation.forecast_average, MAX_ROWS),
+              ("[evaluation] importance_repeats", config.evaluation.importance_repeats, 1_000),
               ("[engine] chunk_size", config.engine.chunk_size, MAX_ROWS),
               ("[engine] devices", config.engine.devices, MAX_ROWS), ("[engine] unroll", config.engine.unroll, MAX_ROWS)]
     rules += [(value <= limit, key, f"must be at most {limit:,}, got {value:,}.") for key, value, limit in limits]

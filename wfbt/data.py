@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from wfbt import indicators, quality
+from wfbt import indicators, quality, transform
 from wfbt.config import DataConfig, FeatureConfig
 from wfbt.errors import UserError, did_you_mean, known
 
@@ -44,6 +44,9 @@ class PriceSeries:
     input_names: tuple[str, ...] = ()
     warmup: int = 0  # leading rows dropped because some input was not yet defined
     verdict: str = ""  # the data quality report in one line (wfbt.quality)
+    # the series the model learns with [data] target_transform (log returns, wfbt.transform), aligned
+    # with `values`; None: the prices themselves
+    learned: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -147,17 +150,26 @@ def _checked_series(raw: RawFrame, config: DataConfig, min_rows: int, decimal: s
         names = tuple(table.columns)
         inputs = np.full((len(dates), len(names)), np.nan)
         inputs[keep] = table.to_numpy().astype(np.float64)
+    learned = None
+    if config.target_transform != "none":  # over the rows kept so far, like the features: row 0 has none
+        learned = np.full(len(dates), np.nan)
+        learned[keep] = transform.learned_series(values[keep], config.target_transform)
     if config.start is not None:
         keep &= dates >= np.datetime64(config.start)
     if config.end is not None:
         keep &= dates < np.datetime64(config.end + dt.timedelta(days=1))
-    if inputs is not None:  # the warm-up: leading kept rows where some input is undefined
-        defined = np.isfinite(inputs).all(axis=1)
+    if inputs is not None or learned is not None:  # the warm-up: leading kept rows where some input is undefined
+        defined = np.ones(len(dates), dtype=bool) if inputs is None else np.isfinite(inputs).all(axis=1)
+        if learned is not None:
+            defined &= np.isfinite(learned)
         kept = np.flatnonzero(keep)
         first = kept[np.argmax(defined[kept])] if defined[kept].any() else len(dates)
         warmup = int(np.count_nonzero(kept < first))
         keep &= np.arange(len(dates)) >= first
-        _check_inputs(inputs, keep, names, label, dates)
+        if inputs is not None:
+            _check_inputs(inputs, keep, names, label, dates)
+        if learned is not None:
+            _check_learned(learned, values, keep, config, label, dates)
     if raw.sample is not None and len(dates) < min_rows:  # no dates can help: say what the ticker holds
         raise UserError(
             f"{label}: the sample ticker {raw.sample} has {len(dates)} rows "
@@ -174,7 +186,7 @@ def _checked_series(raw: RawFrame, config: DataConfig, min_rows: int, decimal: s
     report = quality.check_frame(frame, dates, used, config.missing, raw.date_column)
     return PriceSeries(dates=dates[keep], values=values[keep], target=config.target, source=raw.source,
                        inputs=None if inputs is None else inputs[keep], input_names=names, warmup=warmup,
-                       verdict=report.verdict())
+                       verdict=report.verdict(), learned=None if learned is None else learned[keep])
 
 
 @dataclass(frozen=True)
@@ -258,6 +270,19 @@ def _check_inputs(inputs: np.ndarray, keep: np.ndarray, names: tuple[str, ...], 
             f"{label}: feature '{names[column]}' is {inputs[row, column]} on row {row + 1} ({_day(dates, row)}) "
             f"after its warm-up ({int(bad.any(axis=1).sum())} rows in all). Check the data on those dates "
             f"(`wfbt inspect`), e.g. zero or negative prices under a return or log, or a zero volume range."
+        )
+
+
+def _check_learned(learned: np.ndarray, values: np.ndarray, keep: np.ndarray, config: DataConfig, label: str,
+                   dates: np.ndarray) -> None:
+    """After the warm-up row, the learned series must be finite: a log return needs positive prices."""
+    bad = ~np.isfinite(learned) & keep
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise UserError(
+            f"{label}: [data] target_transform = \"{config.target_transform}\" needs positive prices, but "
+            f"'{config.target}' on row {row + 1} ({_day(dates, row)}) is {values[row]:g} or follows one that is not "
+            f"positive ({int(bad.sum())} rows in all). Use a positive price series, or target_transform = \"none\"."
         )
 
 

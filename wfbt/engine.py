@@ -56,6 +56,7 @@ class ChunkResult:
     test_pred: np.ndarray | None = None  # (S, P) forecasts of the points after the validation window
     test_var: np.ndarray | None = None
     params: Any = None  # the trained (restored-best) parameters, when asked for (refit_every > 1)
+    importance: np.ndarray | None = None  # (S, F) permutation importance, when asked for (wfbt.importance)
 
     @staticmethod
     def concatenate(parts: list[ChunkResult], count: int) -> ChunkResult:

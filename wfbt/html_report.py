@@ -205,6 +205,14 @@ def report_page(run: RunData, images: Mapping[str, bytes], residuals: Mapping[st
     if "coverage" in s:
         body.append(_table("Gaussian interval coverage on validation points", ["interval", "share inside"],
                            ([level, fmt(share)] for level, share in s["coverage"].items())))
+    if s.get("importance"):
+        ranked = s["importance"]
+        body.append(_table(f"Input importance: validation MSE increase (scaled) with the input shuffled, mean of "
+                           f"{ranked.get('repeats')} shuffles per split; '> 0': share of splits where it hurt",
+                           ["input", "splits", "mean", "std", "25%", "50%", "75%", "> 0"],
+                           ([row["feature"], fmt(row["count"]), *(fmt(row[k]) for k in ("mean", "std", "25%", "50%",
+                                                                                         "75%")),
+                             fmt(row["positive_share"])] for row in ranked.get("features", []))))
     if strategy:
         body.append("<h2>Strategy</h2>")
         params = ", ".join(f"{k}={v}" for k, v in (strategy.get("params") or {}).items())

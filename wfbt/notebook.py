@@ -75,7 +75,7 @@ def load(run_dir: str | Path):
                                   read_table(run_dir / "pnl_splits.csv"), figures.get("periods_per_year"),
                                   figures.get("periods_per_year_source", ""))
     return Results(config, run_dir, prices, plan, saved.splits, saved.predictions, saved.curves, saved.summary,
-                   strategy, saved.test_predictions)
+                   strategy, saved.test_predictions, saved.importance)
 
 
 def with_overrides(config: str | Path | Mapping[str, Any] | Config, overrides: Mapping[str, Any]) -> Config:

@@ -369,6 +369,46 @@ def equity(run: RunData, log: bool = True) -> Figure | None:
 
 # ------------------------------------------------------------------------ all of them
 
+# ------------------------------------------------------------------------ importance
+
+
+def importance(run: RunData) -> Figure | None:
+    """Per input, the distribution over splits of its permutation importance (validation MSE
+    increase when its column is shuffled, scaled units), inputs sorted by mean delta, largest on top."""
+    table = run.importance
+    if table is None or table.height == 0:
+        return None
+    names = table["feature"].unique(maintain_order=True).to_list()
+    deltas = {name: _finite(table.filter(pl.col("feature") == name)["delta"].to_numpy()) for name in names}
+    names = [n for n in names if len(deltas[n])]
+    if not names:
+        return None
+    names.sort(key=lambda n: float(np.mean(deltas[n])))  # boxplot draws from the bottom: largest mean on top
+    figure = _figure(max(3.0, 1.2 + 0.42 * len(names)))
+    ax = figure.subplots()
+    parts = ax.boxplot([deltas[n] for n in names], orientation="horizontal", tick_labels=names, widths=0.6,
+                       patch_artist=True, showfliers=True, medianprops={"color": ACTUAL},
+                       flierprops={"markersize": 2, "alpha": 0.4})
+    for patch in parts["boxes"]:
+        patch.set_facecolor(MODEL)
+        patch.set_alpha(0.45)
+    means = [float(np.mean(deltas[n])) for n in names]
+    ax.scatter(means, np.arange(1, len(names) + 1), marker="D", s=18, color=NAIVE, zorder=3, label="mean")
+    for position, name in enumerate(names, start=1):
+        share = float((deltas[name] > 0).mean())
+        ax.annotate(f"> 0 in {share:.0%}", (1.0, position), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", fontsize=8, va="center")
+    ax.axvline(0.0, color=ACTUAL, lw=1, ls="--")
+    ax.set_xlabel("validation MSE increase with the input shuffled (scaled units of the target)")
+    ax.legend(fontsize=9, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    repeats = run.summary.get("importance", {}).get("repeats")
+    _title(figure, f"Permutation importance of each input over {table['split'].n_unique():,} splits",
+           "Per split: mean over " + (f"{repeats} " if repeats else "") +
+           "shuffles of the input across its validation samples; near 0: not used")
+    return figure
+
+
 FIGURES: dict[str, Callable[[RunData], Figure | None]] = {
     "errors": error_distribution,
     "errors_over_time": errors_over_time,
@@ -377,6 +417,7 @@ FIGURES: dict[str, Callable[[RunData], Figure | None]] = {
     "residuals": residuals,
     "intervals": intervals,
     "equity": equity,
+    "importance": importance,
 }
 
 

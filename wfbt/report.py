@@ -156,11 +156,37 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     if "coverage" in summary:
         console.print(Text("Gaussian interval coverage on validation points: "
                            + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items())))
+    if summary.get("importance"):
+        console.print(importance_note(summary["importance"]))
+        ranked = summary["importance"]
+        show(lambda: importance_table(ranked), lambda: importance_table(ranked, ("mean", "25%", "50%", "75%")),
+             lambda: importance_table(ranked, ("mean", "50%")))
     if "strategy" in summary:
         console.print(strategy_note(summary["strategy"]))
         console.print(strategy_table(summary["strategy"]))
     if "next_forecast" in summary:
         console.print(Text(next_forecast_text(summary["next_forecast"])))
+
+
+def importance_note(importance: Mapping[str, Any]) -> Text:
+    return Text(f"Permutation importance: the increase in validation MSE (scaled) when an input is shuffled "
+                f"across a split's validation samples, mean of {importance['repeats']} shuffles; per input over "
+                f"splits, largest mean first. '> 0': the share of splits where shuffling it hurt.", style="italic")
+
+
+def importance_table(importance: Mapping[str, Any], stats: Sequence[str] = ("mean", "std", "25%", "50%", "75%")
+                     ) -> Table:
+    """One row per input: the distribution of its per-split deltas (count said in the title)."""
+    rows = importance["features"]
+    counts = {row["count"] for row in rows}
+    table = _titled("Input importance" + (f" over {fmt(counts.pop())} splits" if len(counts) == 1 else ""))
+    table.add_column("input", overflow="fold")
+    for stat in stats:
+        table.add_column(stat, justify="right", no_wrap=True)
+    table.add_column("> 0", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(Text(row["feature"]), *(fmt(row[s], 3) for s in stats), fmt(row["positive_share"], 2))
+    return table
 
 
 def curves_table(curves: Mapping[str, list], stacked: bool = False) -> Table:

@@ -22,8 +22,9 @@ from wfbt.errors import UserError
 
 # the dtypes the tables have in memory (`wfbt.tables`), so a run read back equals the run computed
 INT_COLUMNS = {"split": pl.Int64, "epoch": pl.Int64, "n_days": pl.Int64, "epochs_run": pl.Int32, "best_epoch": pl.Int32}
-TEXT_COLUMNS = ("date", "train_start", "train_end", "val_start", "val_end", "status", "ticker")
-CSV_FILES = ("splits.csv", "predictions.csv", "test_predictions.csv", "curves.csv", "equity.csv", "pnl_splits.csv")
+TEXT_COLUMNS = ("date", "train_start", "train_end", "val_start", "val_end", "status", "ticker", "feature")
+CSV_FILES = ("splits.csv", "predictions.csv", "test_predictions.csv", "curves.csv", "equity.csv", "pnl_splits.csv",
+             "importance.csv")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class RunData:
     curves: pl.DataFrame | None = None
     equity: pl.DataFrame | None = None
     run_dir: Path | None = None
+    importance: pl.DataFrame | None = None  # importance.csv, when the run ranked its inputs
 
     @property
     def baselines(self) -> list[str]:
@@ -79,7 +81,7 @@ def read_run(run_dir: str | Path) -> RunData:
     run_dir = Path(run_dir)
     summary = read_summary(run_dir)
     tables = {name: read_table(run_dir / f"{name}.csv")
-              for name in ("splits", "predictions", "test_predictions", "curves", "equity")}
+              for name in ("splits", "predictions", "test_predictions", "curves", "equity", "importance")}
     for required in ("splits", "predictions"):
         if tables[required] is None:
             raise UserError(f"{run_dir}: no {required}.csv beside summary.json; is it a finished run directory?")
@@ -92,7 +94,7 @@ def from_results(results: Any) -> RunData:
     name = results.run_dir.name if results.run_dir is not None else results.config.path.stem
     return RunData(name=name, summary=results.summary, splits=results.splits, predictions=results.predictions,
                    test_predictions=results.test_predictions, curves=results.curves, equity=equity,
-                   run_dir=results.run_dir)
+                   run_dir=results.run_dir, importance=results.importance)
 
 
 def as_dates(labels: pl.Series | list[str]) -> np.ndarray:
@@ -144,6 +146,11 @@ class PlotMethods:
         """With loss = "gaussian_nll": 80 % and 95 % intervals (plots/intervals.png); else None."""
         from wfbt import plots
         return plots.intervals(self.run_data())
+
+    def plot_importance(self):
+        """With importance: each input's per-split deltas, sorted by mean (plots/importance.png); else None."""
+        from wfbt import plots
+        return plots.importance(self.run_data())
 
     def plot_equity(self, log: bool = True):
         """With a strategy: equity vs buy-and-hold, drawdown, rolling Sharpe (plots/equity.png); else None."""

@@ -45,9 +45,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_csv_atomic(path: Path, frame: pl.DataFrame) -> None:
+def write_csv_atomic(path: Path, frame: pl.DataFrame, scientific: bool = False) -> None:
+    """`frame` as CSV: floats with 8 decimals, or (`scientific`) 8 significant digits, for numbers
+    far below 1 such as importance deltas in scaled MSE units."""
     buffer = io.BytesIO()
-    frame.write_csv(buffer, float_precision=8)
+    frame.write_csv(buffer, float_precision=7 if scientific else 8, float_scientific=True if scientific else None)
     write_bytes_atomic(path, buffer.getvalue())
 
 
@@ -82,5 +84,9 @@ def write_run(results: Any, out: Path, config_toml: str) -> None:
     else:  # an earlier run in this folder may have traded
         for name in ("equity.csv", "pnl_splits.csv"):
             (out / name).unlink(missing_ok=True)
+    if results.importance is not None:
+        write_csv_atomic(out / "importance.csv", results.importance, scientific=True)
+    else:  # or ranked its inputs
+        (out / "importance.csv").unlink(missing_ok=True)
     write_text_atomic(out / "config.toml", config_toml)
     write_json_atomic(out / "summary.json", results.summary)

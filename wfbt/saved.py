@@ -195,6 +195,7 @@ class NextPointModels:
         from wfbt.api import train_settings
         from wfbt.engine import Trainer
         from wfbt.models import build_model
+        from wfbt.transform import to_price
 
         config, info, tensors = self.config, self.info, self.tensors
         lookback, rows = info["lookback"], info["rows"]
@@ -210,12 +211,14 @@ class NextPointModels:
             inputs = np.zeros((k, rows, *last.shape[1:]), np.float32)
             inputs[:, 0] = scaling.apply_columns(columns, last).astype(np.float32)
         else:
+            series = prices.values if prices.learned is None else prices.learned  # what the models learned
             inputs = np.zeros((k, rows, lookback), np.float32)
-            inputs[:, 0] = scaling.apply(scaler, np.broadcast_to(prices.values[-lookback:], (k, lookback))).astype(np.float32)
+            inputs[:, 0] = scaling.apply(scaler, np.broadcast_to(series[-lookback:], (k, lookback))).astype(np.float32)
         model = build_model(config.model, info["n_outputs"], info["unroll"], self.search_dirs)
         trainer = Trainer(model, train_settings(config), config.train.seed, jax.devices())
         mean, _ = trainer.predict(jax.tree.map(jax.numpy.asarray, params_tree(tensors)), inputs)
-        forecasts = scaling.invert(scaler, mean[:, 0].astype(np.float64))
+        forecasts = to_price(config.data.target_transform, scaling.invert(scaler, mean[:, 0].astype(np.float64)),
+                             prices.values[-1])  # a learned log return: from the last price
         ok = tensors["ok"].astype(bool)
         return {
             "date": prices.next_date_text(),

@@ -25,9 +25,10 @@ class Raw:
 
     name: str
     dtype: str  # numpy dtype of the saved array
-    axis: str  # per split: "" one value, "val" / "train" / "test" one per point, "epoch" one per epoch
+    axis: str  # per split: "" one value, "val" / "train" / "test" one per point, "epoch" one per epoch,
+    # "input" one per model input
     doc: str
-    optional: bool = False  # only some runs have it (variances: loss = "gaussian_nll")
+    optional: bool = False  # only some runs have it (variances: loss = "gaussian_nll"; importance)
 
 
 RAW: tuple[Raw, ...] = (
@@ -42,6 +43,8 @@ RAW: tuple[Raw, ...] = (
     Raw("failed", "bool", "", "a loss became NaN or infinite"),
     Raw("train_curve", "float32", "epoch", "mean training loss per epoch, NaN after stopping"),
     Raw("val_curve", "float32", "epoch", "validation loss per epoch, NaN after stopping"),
+    Raw("importance", "float32", "input", "validation MSE increase (scaled) with that input's column permuted, "
+        "mean over [evaluation] importance_repeats permutations", optional=True),
 )
 RAW_NAMES = tuple(r.name for r in RAW)
 REQUIRED_RAW = tuple(r.name for r in RAW if not r.optional)
@@ -61,6 +64,7 @@ class Column:
 
 
 SPLITS, PREDICTIONS, TEST_PREDICTIONS, CURVES = "splits.csv", "predictions.csv", "test_predictions.csv", "curves.csv"
+IMPORTANCE = "importance.csv"
 SCALED = ("mse", "rmse", "mae", "r2", "ev")
 PRICE = (("mse_price", "price"), ("rmse_price", "price"), ("mae_price", "price"), ("mape", "percent"))
 
@@ -116,6 +120,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("epoch", CURVES, "int", "epochs", "", "epoch, 1-based"),
     Column("train_loss", CURVES, "float", "loss", "model", "mean training loss (scaled)"),
     Column("val_loss", CURVES, "float", "loss", "model", "validation loss (scaled)"),
+    Column("split", IMPORTANCE, "int", "", "", "split index"),
+    Column("ticker", IMPORTANCE, "str", "", "", "the data source's ticker (sample:AAPL: AAPL; a file: its stem)"),
+    Column("feature", IMPORTANCE, "str", "", "", "the model input, named as `wfbt inspect --features` names it"),
+    Column("delta", IMPORTANCE, "float", "scaled", "model", "validation MSE with the input's column permuted "
+           "across the validation samples minus without, in the target's scaled units (mean over repeats)"),
 )
 
 

@@ -49,6 +49,7 @@ NOT_FINGERPRINTED: dict[str, str] = {
     "evaluation.baselines": "baselines are computed from the data when the tables are made",
     "evaluation.next_forecast": "the next-point forecast is cached with its own key",
     "evaluation.forecast_average": "the next-point forecast is cached with its own key",
+    "evaluation.importance": "chunks saved without the importance raw output are trained again when it is on",
     "strategy.*": "the P&L is recomputed from the saved forecasts on every run",
 }
 
@@ -150,6 +151,7 @@ class MemoryStore:
     sessions: list[Session] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the store did that a user should hear
+    required: tuple[str, ...] = ()  # optional raw outputs (schema.RAW) this run needs in every chunk
 
     def tell(self, log: Callable[[str], None] | None) -> None:
         """Pass the store's notes (e.g. an older format retrained) to `log`, once."""
@@ -190,8 +192,10 @@ def merge_chunks(chunks: list[dict[str, np.ndarray]], splits: int | None) -> dic
 class FolderStore(MemoryStore):
     """Finished chunks of one experiment in `RUN_DIR/partial/`, read back on a rerun."""
 
-    def __init__(self, run_dir: Path, current: Identity, overwrite: bool = False):
-        super().__init__()
+    def __init__(self, run_dir: Path, current: Identity, overwrite: bool = False, required: tuple[str, ...] = ()):
+        """`required`: optional raw outputs this run needs (importance): a saved chunk without one
+        is deleted here, with a note, and its splits train again (their numbers are the same)."""
+        super().__init__(required=tuple(required))
         self.folder = run_dir / PARTIAL
         if self.folder.exists() and overwrite:
             shutil.rmtree(self.folder)
@@ -211,6 +215,22 @@ class FolderStore(MemoryStore):
         write_json_atomic(self.folder / IDENTITY, {"format": schema.FORMAT, "fingerprint": current.fingerprint,
                                                    "settings": current.settings, "data": current.data})
         self.sessions = [Session(**s) for s in (self._read(TRAINING_LOG) or [])]
+        self._drop_chunks_without(self.required)
+
+    def _drop_chunks_without(self, required: tuple[str, ...]) -> None:
+        lacking = []
+        for file in sorted(self.folder.glob("chunk-*.npz")) if required else ():
+            try:
+                with open(file, "rb") as handle, np.load(handle) as data:
+                    names = set(data.files)
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                continue  # unreadable: `load` deletes it
+            if not set(required) <= names:
+                file.unlink()
+                lacking.append(file)
+        if lacking:
+            self.notes.append(f"{self.folder}: {len(lacking)} saved chunk(s) lack {', '.join(required)} (turned on "
+                              f"since they were saved); training their splits again.")
 
     def _read(self, name: str) -> Any:
         try:

@@ -30,7 +30,8 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
                 predictions: pl.DataFrame, test_predictions: pl.DataFrame, curves: pl.DataFrame,
                 baselines: list[str], device: dict[str, Any], session: Session, sessions: list[Session],
                 stages: dict[str, float], strategy: Strategy | None, strategy_result: StrategyResult | None,
-                next_forecast: dict[str, Any] | None, as_run: dict[str, Any], seconds: float) -> dict[str, Any]:
+                next_forecast: dict[str, Any] | None, as_run: dict[str, Any], seconds: float,
+                importance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole summary.json, built here and nowhere else.
 
     Training figures (seconds, compile, splits per second) add up every session that trained the
@@ -76,6 +77,10 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
         summary["coverage"] = coverage(predictions)
     if next_forecast is not None:
         summary["next_forecast"] = next_forecast
+    if importance is not None:  # wfbt.importance.importance_summary: per input, over splits
+        summary["importance"] = importance
+    if config.data.target_transform != "none":  # scaled metrics are in the learned series' units
+        summary["data"]["target_transform"] = config.data.target_transform
     if strategy is not None and strategy_result is not None:
         summary["strategy"] = {"name": config.strategy.name, "params": parameter_values(strategy),
                                "cost_bps": config.strategy.cost_bps, "slippage_bps": config.strategy.slippage_bps,

@@ -22,6 +22,7 @@ from wfbt.evaluation import dir_acc, up_scores
 from wfbt.features import WindowArrays
 from wfbt.metrics import SCALED, price_metrics, regression_metrics
 from wfbt.splits import SplitPlan
+from wfbt.transform import from_price, std_to_price, to_price
 
 METRIC_COLUMNS = ([f"train_{m}" for m in SCALED] + [f"val_{m}" for m in SCALED]
                   + ["val_mse_price", "val_rmse_price", "val_mae_price", "val_mape"])
@@ -30,28 +31,34 @@ BLOCK_BYTES = 64 * 2**20  # windows rebuilt per evaluation block: memory stays f
 
 
 def evaluate(raw: dict[str, np.ndarray], windows_for: Callable[[np.ndarray], WindowArrays], values: np.ndarray,
-             plan: SplitPlan, baselines: Sequence[str], window_bytes: int) -> dict[str, np.ndarray]:
+             plan: SplitPlan, baselines: Sequence[str], window_bytes: int, target_transform: str = "none",
+             price_windows_for: Callable[[np.ndarray], WindowArrays] | None = None) -> dict[str, np.ndarray]:
     """Every per-split metric and price-unit forecast, from the saved raw outputs.
 
     `windows_for(splits)` rebuilds the splits' scaled windows (a pure function of the data and the
     config: the very arrays they trained on); `window_bytes` is about what one split's windows take,
-    to size the blocks."""
+    to size the blocks. With a `target_transform` the model's windows hold the learned series and
+    `price_windows_for` gives the price windows the price-space baselines read (`PRICE_BASELINES`)."""
     splits = raw["split"]
     block = max(1, BLOCK_BYTES // max(window_bytes, 1))
     parts = []
     for first in range(0, len(splits), block):
         rows = slice(first, first + block)
         result = ChunkResult(**{name: raw[name][rows] if name in raw else None for name in schema.RAW_NAMES})
-        parts.append(evaluate_chunk(windows_for(splits[rows]), result, values, plan, len(result.split), baselines))
+        prices = price_windows_for(splits[rows]) if price_windows_for is not None else None
+        parts.append(evaluate_chunk(windows_for(splits[rows]), result, values, plan, len(result.split), baselines,
+                                    target_transform, prices))
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarray, plan: SplitPlan,
-                   n_real: int, baselines: Sequence[str] = ()) -> dict[str, np.ndarray]:
+                   n_real: int, baselines: Sequence[str] = (), target_transform: str = "none",
+                   price_windows: WindowArrays | None = None) -> dict[str, np.ndarray]:
     """Per-split metrics and price-unit forecasts for the first `n_real` splits of a chunk.
 
     The baselines forecast the same validation targets from the same scaled windows, so every
-    forecaster is scored on identical splits, scaling and points.
+    forecaster is scored on identical splits, scaling and points. With a `target_transform` the
+    model's forecasts are turned into prices at their origin (`wfbt.transform.to_price`).
     """
     keep = slice(0, n_real)
     splits = windows.split[keep]
@@ -68,7 +75,8 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
 
     val_rows = plan.val_start[splits, None] + np.arange(windows.y_val.shape[1])
     actual = values[val_rows]
-    forecast = scaling.invert(scaler, result.val_pred[keep].astype(np.float64))
+    forecast = to_price(target_transform, scaling.invert(scaler, result.val_pred[keep].astype(np.float64)),
+                        values[val_rows - 1])
     for name, value in price_metrics(actual, forecast).items():
         out[f"val_{name}"] = value
     for name in METRIC_COLUMNS:
@@ -76,24 +84,33 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     out["val_actual"], out["val_last"] = actual, values[val_rows - 1]
     out["val_forecast"] = np.where(failed[:, None], np.nan, forecast)
     if result.val_var is not None:
-        out["val_std"] = np.sqrt(result.val_var[keep].astype(np.float64)) * scaler.scale[:, None]
+        out["val_std"] = std_to_price(target_transform,
+                                      np.sqrt(result.val_var[keep].astype(np.float64)) * scaler.scale[:, None], forecast)
     test_rows = windows.test_rows[keep]
     past_data = test_rows >= len(values)
-    test_forecast = scaling.invert(scaler, result.test_pred[keep].astype(np.float64))
+    out["test_last"] = values[np.minimum(test_rows, len(values)) - 1]
+    test_forecast = to_price(target_transform, scaling.invert(scaler, result.test_pred[keep].astype(np.float64)),
+                             out["test_last"])
     out["test_forecast"] = np.where(failed[:, None] | past_data, np.nan, test_forecast)
     out["test_actual"] = np.where(past_data, np.nan, values[np.minimum(test_rows, len(values) - 1)])
-    out["test_last"] = values[np.minimum(test_rows, len(values)) - 1]
     last = out["val_last"]
     out["val_dir_acc"] = dir_acc(actual, out["val_forecast"], last)
     for name, value in up_scores(actual, out["val_forecast"], last).items():
         out[f"val_up_{name}"] = value
-    arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS}
-    after = baseline_forecasts(baselines, **(arrays | {"x_val": windows.x_test[keep], "last_val": windows.last_test[keep]}))
-    for name, scaled_forecast in after.items():  # the same baselines on the points after the window
-        out[f"{name}_test_forecast"] = np.where(past_data, np.nan,
-                                                scaling.invert(scaler, scaled_forecast.astype(np.float64)))
-    for name, scaled_forecast in baseline_forecasts(baselines, **arrays).items():
-        base_forecast = scaling.invert(scaler, scaled_forecast.astype(np.float64))
+    if price_windows is None:
+        arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS}
+        after = baseline_forecasts(baselines, **(arrays | {"x_val": windows.x_test[keep], "last_val": windows.last_test[keep]}))
+        for name, scaled_forecast in after.items():  # the same baselines on the points after the window
+            out[f"{name}_test_forecast"] = np.where(past_data, np.nan,
+                                                    scaling.invert(scaler, scaled_forecast.astype(np.float64)))
+        on_val = {name: (scaled_forecast, scaling.invert(scaler, scaled_forecast.astype(np.float64)))
+                  for name, scaled_forecast in baseline_forecasts(baselines, **arrays).items()}
+    else:
+        on_val, after = transformed_baselines(baselines, windows, price_windows, keep, target_transform,
+                                              last, out["test_last"])
+        for name, price_forecast in after.items():
+            out[f"{name}_test_forecast"] = np.where(past_data, np.nan, price_forecast)
+    for name, (scaled_forecast, base_forecast) in on_val.items():
         scaled_metrics = regression_metrics(windows.y_val[keep], scaled_forecast)
         price = price_metrics(actual, base_forecast)
         out[f"{name}_val_mse"], out[f"{name}_val_r2"] = scaled_metrics["mse"], scaled_metrics["r2"]
@@ -103,6 +120,44 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     out["epochs_run"], out["best_epoch"], out["failed"] = result.epochs_run[keep], result.best_epoch[keep], failed
     out["train_curve"], out["val_curve"] = result.train_curve[keep], result.val_curve[keep]
     return out
+
+
+PRICE_BASELINES = ("naive", "drift", "mean")  # with a target transform they forecast prices, as without one
+
+
+def transformed_baselines(baselines: Sequence[str], windows: WindowArrays, price_windows: WindowArrays, keep: slice,
+                          target_transform: str, val_origin: np.ndarray, test_origin: np.ndarray
+                          ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """The baselines of a run with a target transform: ({name: (validation forecast in the model's
+    scaled units, in prices)}, {name: after-validation forecast in prices}).
+
+    naive, drift and mean forecast the price from the price windows, exactly as in a run without
+    the transform (naive: the last price, i.e. a zero return), so their price figures are the same
+    in both runs; linear regresses the learned series on the model's own inputs (lags of the log
+    return, or the features): a linear model on the same information. Each is scored in the model's
+    scaled units through `from_price`, so `{baseline}_val_mse` compares with `val_mse`."""
+    scaler = scaling.ScalerParams(windows.scaler.offset[keep], windows.scaler.scale[keep])
+    price_scaler = scaling.ScalerParams(price_windows.scaler.offset[keep], price_windows.scaler.scale[keep])
+    on_val, after = {}, {}
+    for source, names in ((price_windows, [b for b in baselines if b in PRICE_BASELINES]),
+                          (windows, [b for b in baselines if b not in PRICE_BASELINES])):
+        if not names:
+            continue
+        arrays = {k: getattr(source, k)[keep] for k in BASELINE_INPUTS}
+        val = baseline_forecasts(names, **arrays)
+        test = baseline_forecasts(names, **(arrays | {"x_val": source.x_test[keep], "last_val": source.last_test[keep]}))
+        for name in names:
+            if source is price_windows:
+                price = scaling.invert(price_scaler, val[name].astype(np.float64))
+                scaled = scaling.apply(scaler, from_price(target_transform, price, val_origin))
+                after[name] = scaling.invert(price_scaler, test[name].astype(np.float64))
+            else:
+                scaled = val[name]
+                price = to_price(target_transform, scaling.invert(scaler, scaled.astype(np.float64)), val_origin)
+                after[name] = to_price(target_transform, scaling.invert(scaler, test[name].astype(np.float64)),
+                                       test_origin)
+            on_val[name] = (scaled, price)
+    return {name: on_val[name] for name in baselines}, {name: after[name] for name in baselines}
 
 
 def splits_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: PriceSeries,
