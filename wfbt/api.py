@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import polars as pl
 
-from wfbt import rundir, saved, scaling, tables
+from wfbt import horizons, rundir, saved, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices, prices_from_frame
@@ -124,7 +124,7 @@ def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) ->
                              separator=config.data.separator or None, decimal=config.data.decimal,
                              features=config.features)
     plan = split_plan(len(prices), split_cfg)
-    n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
+    n_outputs = output_count(config)
     devices = jax.devices()
     if config.engine.devices > len(devices):
         raise UserError(f"{config.path}: [engine] devices is {config.engine.devices}, but this machine has "
@@ -137,7 +137,8 @@ def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) ->
     if config.strategy is not None:
         strategy = _from_config(config, load_strategy, config.strategy.name, config.strategy.params, config.base_dirs)
         _check_tradable(prices)
-        _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year)
+        _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year,
+                     config.model.horizon)
     width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
     settings = train_settings(config, equal_windows=bool((plan.train_len == width).all()))
     trainer = trainer or make_trainer(config, model, settings, devices)
@@ -158,7 +159,14 @@ def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:
     t = config.train
     return TrainSettings(t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss, equal_windows=equal_windows,
                          optimizer=t.optimizer, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
-                         momentum=t.momentum, schedule=t.schedule, warmup_steps=t.warmup_steps)
+                         momentum=t.momentum, schedule=t.schedule, warmup_steps=t.warmup_steps,
+                         horizon=config.model.horizon)
+
+
+def output_count(config: Config) -> int:
+    """Outputs per row of the model's last layer: one per forecast step ([model] horizon), twice
+    that with a variance head (loss = "gaussian_nll")."""
+    return config.model.horizon * (2 if config.train.loss == "gaussian_nll" else 1)
 
 
 def open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStore:
@@ -232,7 +240,8 @@ def split_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
     """The scaled windows of `ids` exactly as they train (padded to the experiment's width)."""
     config = experiment.config
     return build_windows(experiment.prices.values, experiment.plan, ids, config.model.lookback,
-                         config.scaling.method, experiment.width, config.splits.step, experiment.prices.inputs)
+                         config.scaling.method, experiment.width, config.splits.step, experiment.prices.inputs,
+                         config.model.horizon)
 
 
 def window_bytes(experiment: Experiment) -> int:
@@ -418,7 +427,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         part = pad[first:first + chunk]
         windows = next_point_windows(prices.values, starts[part], stops[part], config.model.lookback,
                                      config.scaling.method, config.splits.val, width, config.splits.step,
-                                     prices.inputs)
+                                     prices.inputs, config.model.horizon)
         # the forecast models get split indices after the walk-forward ones, so their seeds differ
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
         started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0, hyper=experiment.hyper(chunk),
@@ -427,6 +436,9 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
     forecasts = np.concatenate([scaling.invert(scaler, result.val_pred[:, 0].astype(np.float64))
                                 for scaler, result in results])[:k]
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
+    steps = None
+    if config.model.horizon > 1:  # (k, h): the next h points; the figures below are of step 1
+        steps, forecasts = horizons.steps_record(prices, forecasts, ok), forecasts[:, 0]
     forecast = {
         "date": prices.next_date_text(),
         "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
@@ -434,6 +446,8 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
     }
+    if steps is not None:
+        forecast["steps"] = steps
     if save_to is not None:  # issue 16: the trained models leave the run (wfbt.saved, docs/models.md)
         _save_next_point(experiment, save_to, results, k, starts, stops, windows, ok, forecast)
     if store is not None:
@@ -451,5 +465,5 @@ def _save_next_point(experiment: Experiment, folder: Path, results: list, k: int
     rows = windows.x_val.shape[1] + windows.x_train.shape[1] + windows.x_test.shape[1]  # the final forward pass
     config_toml = to_toml(config, data_source=experiment.prices.source)
     info = saved.next_point_info(config.base_dirs, config.model.lookback, rows, _unroll(config, experiment.devices),
-                                 2 if config.train.loss == "gaussian_nll" else 1, starts, stops, forecast)
+                                 output_count(config), starts, stops, forecast, config.model.horizon)
     saved.save_next_point(folder, params, offset, scale, ok, info, config_toml)
