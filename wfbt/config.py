@@ -358,11 +358,11 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
          f"must be at least lookback + 2 = {m.lookback + 2} (two training samples), got {s.train}."),
         (m.horizon >= 1, "[model] horizon", f"must be at least 1, got {m.horizon}."),
         (m.horizon <= s.val, "[model] horizon",
-         f"{m.horizon} is longer than [splits] val = {s.val}: every forecast step needs a validation target; "
-         f"raise val or lower horizon."),
+         (f"{m.horizon} is longer than [splits] val = {s.val}: every forecast step needs a validation target; "
+          "raise val or lower horizon.")),
         (s.train >= m.lookback + m.horizon + 1, "[splits] train",
-         f"must be at least lookback + horizon + 1 = {m.lookback + m.horizon + 1} (two training samples of "
-         f"{m.lookback} inputs and {m.horizon} targets), got {s.train}."),
+         (f"must be at least lookback + horizon + 1 = {m.lookback + m.horizon + 1} (two training samples of "
+          f"{m.lookback} inputs and {m.horizon} targets), got {s.train}.")),
         (s.val >= 1, "[splits] val", f"must be at least 1, got {s.val}."),
         (s.step >= 1, "[splits] step", f"must be at least 1, got {s.step}."),
         (s.gap >= 0, "[splits] gap", f"must be 0 or more, got {s.gap}."),

@@ -30,6 +30,7 @@ from wfbt.data import PriceSeries, date_labels
 from wfbt.evaluation import describe, dir_acc, dm_test, share_better
 from wfbt.features import WindowArrays, horizon_mask
 from wfbt.metrics import price_metrics, regression_metrics
+from wfbt.pnl import one_forecast_per_date
 from wfbt.splits import SplitPlan
 
 STEP_COMPARED = ("val_rmse_price", "val_mae_price", "val_dir_acc")  # per step, model and baselines
@@ -108,7 +109,7 @@ def step_rows(per_split: dict[str, np.ndarray], columns: dict[str, np.ndarray], 
     """Table columns of forecasts (S, R, h), one row per (split, step, origin) where `keep` (S, R, h)
     holds, ordered by split, then step, then origin: step 1's rows of a split first, as an h = 1 run
     has them. `columns`: name -> (S, R, h) array, or (S, R) (the origin's, repeated for each step)."""
-    n_splits, rows, horizon = shape
+    horizon = shape[2]
     order = np.moveaxis(keep, 2, 1)  # (S, h, R)
     flat = {"split": np.broadcast_to(per_split["split"][:, None, None], order.shape)[order],
             "horizon": np.broadcast_to(np.arange(1, horizon + 1)[None, :, None], order.shape)[order]}
@@ -122,8 +123,6 @@ def step_dm(frame: pl.DataFrame, step: int, baselines: Sequence[str], first_per_
     """Diebold-Mariano of the model against each baseline on the step-`step` forecasts, one per date
     (`pnl.one_forecast_per_date`; each split's first step-k row when `first_per_split`, as the
     validation test takes each split's one-step forecast), with HLN's correction for h = `step`."""
-    from wfbt.pnl import one_forecast_per_date
-
     rows = frame.filter(pl.col("horizon") == step)
     if first_per_split:
         rows = rows.group_by("split", maintain_order=True).first()

@@ -431,7 +431,8 @@ def check_strategy(strategy: Strategy, price_dates: Any, price_values: Any,
     `vol_target` window above 30, is only checked while it waits.) Both `positions` and, when overridden, `on_day` run,
     through the same checks as a real run; a failure is the same `UserError`, naming the
     plugin's file and line, with a note that this trial run found it. Needs two prices at least;
-    with fewer it checks nothing.
+    with fewer it checks nothing. `horizon` ([model] horizon): the forecasts get that many steps,
+    as a horizon run's have (the same value for every step).
     """
     dates = np.asarray(price_dates)
     values = np.asarray(price_values, dtype=float)
