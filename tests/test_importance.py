@@ -127,6 +127,15 @@ def test_a_refit_follower_is_ranked_with_its_leaders_model(synthetic, ranked):
         assert np.array_equal(own, plain) == (split % 3 == 0) and np.isfinite(own).all()
 
 
+def test_with_a_horizon_shuffling_the_input_that_drives_step_one_hurts(synthetic):
+    """[model] horizon = 2: the MSE is over both steps (the one past the window masked); A drives
+    step 1 only (step 2's target is unpredictable noise, which the model fits a little from B), yet
+    shuffling A must still cost several times what shuffling B does."""
+    run = run_experiment(load_config(synthetic, ["model.horizon=2", "splits.max_splits=4"]))
+    delta = {name: run.importance.filter(pl.col("feature") == name)["delta"].to_numpy() for name in ("A", "B")}
+    assert np.isfinite(delta["A"]).all() and (delta["A"] > 4 * np.abs(delta["B"])).all()
+
+
 def test_the_terminal_table_fits_80_columns(ranked):
     from rich.console import Console
 

@@ -148,6 +148,11 @@ def test_the_tables_follow_the_declared_schema(tiny_run):
     assert 0.0 <= ljung_box["p_value"] <= 1.0 and ljung_box["lags"] >= 1
     declared = {c.name for c in schema.COLUMNS}
     assert {"val_rmse_price", "{baseline}_forecast", "forecast_std"} <= declared
+    # [model] horizon > 1 only (tests/test_horizons.py checks such a run's CSVs): absent at h = 1
+    assert {"horizon", "val_rmse_price_h{step}", "{baseline}_val_rmse_price_h{step}"} <= declared
+    assert "horizon" not in tiny_run.predictions.columns and "val_rmse_price_h2" not in tiny_run.splits.columns
+    steps = schema.column_names(schema.SPLITS, baselines, horizon=3)
+    assert steps[:len(tiny_run.splits.columns)] == tiny_run.splits.columns and "naive_val_mse_h3" in steps
 
 
 def test_result_files_get_the_mode_a_plain_write_gives(tmp_path):

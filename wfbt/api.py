@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import polars as pl
 
-from wfbt import importance, rundir, saved, scaling, tables
+from wfbt import horizons, importance, rundir, saved, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices, prices_from_frame
@@ -147,7 +147,7 @@ def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) ->
                              separator=config.data.separator or None, decimal=config.data.decimal,
                              features=config.features)
     plan = split_plan(len(prices), split_cfg)
-    n_outputs = 2 if config.train.loss == "gaussian_nll" else 1
+    n_outputs = output_count(config)
     devices = jax.devices()
     if config.engine.devices > len(devices):
         raise UserError(f"{config.path}: [engine] devices is {config.engine.devices}, but this machine has "
@@ -160,7 +160,8 @@ def prepare(config: Config, trainer: Trainer | None = None, data: Any = None) ->
     if config.strategy is not None:
         strategy = _from_config(config, load_strategy, config.strategy.name, config.strategy.params, config.base_dirs)
         _check_tradable(prices)
-        _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year)
+        _from_config(config, check_strategy, strategy, prices.dates, prices.values, config.strategy.periods_per_year,
+                     config.model.horizon)
     width = window_width(prices, config)  # one shape for every chunk; each split loops over its own samples
     settings = train_settings(config, equal_windows=bool((plan.train_len == width).all()))
     trainer = trainer or make_trainer(config, model, settings, devices)
@@ -181,7 +182,14 @@ def train_settings(config: Config, equal_windows: bool = True) -> TrainSettings:
     t = config.train
     return TrainSettings(t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss, equal_windows=equal_windows,
                          optimizer=t.optimizer, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
-                         momentum=t.momentum, schedule=t.schedule, warmup_steps=t.warmup_steps)
+                         momentum=t.momentum, schedule=t.schedule, warmup_steps=t.warmup_steps,
+                         horizon=config.model.horizon)
+
+
+def output_count(config: Config) -> int:
+    """Outputs per row of the model's last layer: one per forecast step ([model] horizon), twice
+    that with a variance head (loss = "gaussian_nll")."""
+    return config.model.horizon * (2 if config.train.loss == "gaussian_nll" else 1)
 
 
 def open_store(experiment: Experiment, out: Path, overwrite: bool) -> FolderStore:
@@ -269,7 +277,8 @@ def split_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
     config, prices = experiment.config, experiment.prices
     series = prices.values if prices.learned is None else prices.learned  # what the model learns
     return build_windows(series, experiment.plan, ids, config.model.lookback,
-                         config.scaling.method, experiment.width, config.splits.step, prices.inputs)
+                         config.scaling.method, experiment.width, config.splits.step, prices.inputs,
+                         config.model.horizon)
 
 
 def price_windows(experiment: Experiment, ids: np.ndarray) -> WindowArrays:
@@ -482,7 +491,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         series = prices.values if prices.learned is None else prices.learned  # what the model learns
         windows = next_point_windows(series, starts[part], stops[part], config.model.lookback,
                                      config.scaling.method, config.splits.val, width, config.splits.step,
-                                     prices.inputs)
+                                     prices.inputs, config.model.horizon)
         # the forecast models get split indices after the walk-forward ones, so their seeds differ
         windows = dataclasses.replace(windows, split=np.arange(first, first + chunk) + 10**6)
         started.append((windows.scaler, trainer.start(windows, epochs=epochs, patience=0, hyper=experiment.hyper(chunk),
@@ -492,6 +501,9 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
                                 for scaler, result in results])[:k]
     forecasts = to_price(config.data.target_transform, forecasts, prices.values[-1])  # from the last price
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
+    steps = None
+    if config.model.horizon > 1:  # (k, h): the next h points; the figures below are of step 1
+        steps, forecasts = horizons.steps_record(prices, forecasts, ok), forecasts[:, 0]
     forecast = {
         "date": prices.next_date_text(),
         "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
@@ -499,6 +511,8 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
         "average": float(forecasts[ok].mean()) if ok.any() else None,
         "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
     }
+    if steps is not None:
+        forecast["steps"] = steps
     # issue 16: the trained models leave the run (wfbt.saved, docs/models.md), and serve Results.predict
     models = _next_point_models(experiment, results, k, starts, stops, width, windows, ok, forecast)
     if save_to is not None:
@@ -521,6 +535,6 @@ def _next_point_models(experiment: Experiment, results: list, k: int, starts: np
     rows = windows.x_val.shape[1] + windows.x_train.shape[1] + windows.x_test.shape[1]  # the final forward pass
     config_toml = to_toml(config, data_source=prices.source)
     info = saved.next_point_info(config.base_dirs, config.model.lookback, rows, _unroll(config, experiment.devices),
-                                 2 if config.train.loss == "gaussian_nll" else 1, starts, stops, forecast)
+                                 output_count(config), starts, stops, forecast, config.model.horizon)
     return saved.NextPointModels(saved.next_point_tensors(params, offset, scale, ok, columns),
                                  info | {"config": config_toml})

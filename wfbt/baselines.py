@@ -82,15 +82,18 @@ def training_drift(train_series: np.ndarray, train_len: np.ndarray) -> np.ndarra
 
 def drift(
     *, x_val: np.ndarray, train_series: np.ndarray, train_len: np.ndarray, last_val: np.ndarray | None = None,
-    **_other_arrays
+    steps_ahead: int = 1, **_other_arrays
 ) -> np.ndarray:
     """Last observed value plus the training window's mean change per step.
 
     The naive forecast with a trend: each validation target is one step after its last observed
-    value, so exactly one step of drift is added.
+    value, so exactly one step of drift is added (`steps_ahead` steps for a target that many
+    points ahead, `[model] horizon`).
     """
     last = _last_observed(x_val, last_val)
     step = training_drift(train_series, train_len)
+    if steps_ahead != 1:
+        step = step * steps_ahead
     return (last + step[:, None]).astype(last.dtype)
 
 
@@ -205,6 +208,19 @@ def check_baseline_names(names: Iterable[str]) -> list[str]:
                 f" Known baselines: {known(BASELINES)}."
             )
     return names
+
+
+def baseline_step_forecasts(names: Iterable[str], horizon: int, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    """Forecasts of the named baselines for each of `horizon` steps ahead: ``{name: (S, V, h)}``.
+
+    Step k forecasts the point k - 1 after each validation target's position, from the same
+    origin: naive repeats the origin's value, drift adds k steps of drift, mean is flat, and
+    linear is fit on the training samples' step-k targets (``y_train (S, N, h)``).
+    """
+    y_train = arrays.pop("y_train")
+    steps = [baseline_forecasts(names, **arrays, y_train=y_train[..., k - 1], steps_ahead=k)
+             for k in range(1, horizon + 1)]
+    return {name: np.stack([step[name] for step in steps], axis=-1) for name in steps[0]}
 
 
 def baseline_forecasts(names: Iterable[str], **arrays: np.ndarray) -> dict[str, np.ndarray]:

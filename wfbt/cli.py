@@ -318,6 +318,15 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
     table.add_row(Text(forecast["date"]), Text(forecast["last_date"]), number(forecast["last_value"]),
                   number(forecast["last_window"]), number(forecast["average"]))
     console.print(table)
+    if "steps" in forecast:  # [model] horizon > 1: the next h points
+        steps = forecast["steps"]
+        table = Table(title=escape(f"The next {len(steps['dates'])} points"), title_justify="left")
+        for column in ("step", "date", "last window", "average"):
+            table.add_column(column, justify="left" if column == "date" else "right")
+        for k, date in enumerate(steps["dates"]):
+            table.add_row(str(k + 1), Text(date), number(steps["last_window"][k] if steps["last_window"] else None),
+                          number(steps["average"][k] if steps["average"] else None))
+        console.print(table)
     return 0
 
 

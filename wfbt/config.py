@@ -93,6 +93,7 @@ class ModelConfig:
     dropout: tuple[float, ...] = (0.3, 0.2)
     init: Literal["torch", "keras"] = "torch"  # see docs/configuration.md: torch matched the reference loops
     heads: int = 2  # attention heads (model "attention" only); must divide hidden_size
+    horizon: int = 1  # points forecast at once from each input window (docs/models.md, "Horizons")
     params: Mapping[str, Any] = field(default_factory=dict)  # a plugin model's own keys (docs/models.md)
 
 
@@ -362,6 +363,16 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         (m.lookback >= 1, "[model] lookback", f"must be at least 1, got {m.lookback}."),
         (s.train >= m.lookback + 2, "[splits] train",
          f"must be at least lookback + 2 = {m.lookback + 2} (two training samples), got {s.train}."),
+        (m.horizon >= 1, "[model] horizon", f"must be at least 1, got {m.horizon}."),
+        (m.horizon <= s.val, "[model] horizon",
+         (f"{m.horizon} is longer than [splits] val = {s.val}: every forecast step needs a validation target; "
+          "raise val or lower horizon.")),
+        (s.train >= m.lookback + m.horizon + 1, "[splits] train",
+         (f"must be at least lookback + horizon + 1 = {m.lookback + m.horizon + 1} (two training samples of "
+          f"{m.lookback} inputs and {m.horizon} targets), got {s.train}.")),
+        (m.horizon == 1 or config.data.target_transform == "none", "[model] horizon",
+         (f"{m.horizon} with [data] target_transform = \"{config.data.target_transform}\": a learned one-period "
+          "return forecasts one step; use horizon = 1, or the price as the target (target_transform = \"none\").")),
         (s.val >= 1, "[splits] val", f"must be at least 1, got {s.val}."),
         (s.step >= 1, "[splits] step", f"must be at least 1, got {s.step}."),
         (s.gap >= 0, "[splits] gap", f"must be 0 or more, got {s.gap}."),
@@ -401,6 +412,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
     limits = [("[splits] train", s.train, MAX_ROWS), ("[splits] val", s.val, MAX_ROWS), ("[splits] step", s.step, MAX_ROWS),
               ("[splits] gap", s.gap, MAX_ROWS), ("[splits] refit_every", s.refit_every, MAX_ROWS),
               ("[splits] max_splits", s.max_splits or 1, MAX_ROWS), ("[model] lookback", m.lookback, MAX_ROWS),
+              ("[model] horizon", m.horizon, MAX_UNITS),
               ("[model] hidden_size", m.hidden_size, MAX_UNITS), ("[model] dense_size", m.dense_size, MAX_UNITS),
               ("[model] num_layers", m.num_layers, MAX_LAYERS), ("[model] heads", m.heads, MAX_UNITS), ("[train] epochs", t.epochs, MAX_EPOCHS),
               ("[train] patience", t.patience, MAX_EPOCHS), ("[train] batch_size", t.batch_size, MAX_BATCH),

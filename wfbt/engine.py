@@ -33,7 +33,7 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wfbt import hashrng
-from wfbt.features import WindowArrays
+from wfbt.features import WindowArrays, horizon_mask
 from wfbt.models import init_params, split_outputs
 from wfbt.optim import ADAM_EPSILON, HYPER_DTYPES, Hyper, TrainSettings, constant_hyper, make_optimizer
 
@@ -45,7 +45,7 @@ class ChunkResult:
     """What training a chunk of splits returns, as host arrays (leading axis: split)."""
 
     split: np.ndarray
-    val_pred: np.ndarray  # (S, V) scaled
+    val_pred: np.ndarray  # (S, V) scaled; (S, V, h) with [model] horizon h > 1 (as every forecast below)
     val_var: np.ndarray | None  # (S, V) predictive variance (gaussian_nll only)
     train_pred: np.ndarray  # (S, N) scaled, zero-padded beyond n_train
     epochs_run: np.ndarray  # (S,)
@@ -122,8 +122,10 @@ def make_loss_and_step(model: nn.Module, settings: TrainSettings, unravel: Any =
         # `key`: a jax.random key, or the uint32[2] seed words `hashrng.derive` makes per step
         tree = params if unravel is None else unravel(params)
         out = model.apply({"params": tree}, x, deterministic=deterministic, dropout_seed=hashrng.seed_words(key))
-        mean, var = split_outputs(out)
+        mean, var = split_outputs(out, settings.horizon)
         per_point = pointwise_loss(settings.loss, mean, var, y)
+        if per_point.ndim > weight.ndim:  # (B, h) targets: a sample's weight counts for each of its steps
+            weight = jnp.broadcast_to(weight[:, None], per_point.shape)
         return jnp.sum(per_point * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
     grad_fn = jax.value_and_grad(loss_fn)
@@ -218,6 +220,8 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings, axis_name: s
         sample_ids = jnp.arange(n_steps * batch)
         in_split = sample_ids < n_train
         val_weight = jnp.ones(y_val.shape, jnp.float32)
+        if settings.horizon > 1:  # a step whose target lies past the validation window is masked
+            val_weight = jnp.asarray(horizon_mask(*y_val.shape), jnp.float32)
         # loop state starts from a per-split input, so it is batched from the start under vmap:
         # vmap then batches each loop body once, not twice (tracing ~0.07 s faster)
         zero_i = n_train * 0
@@ -287,7 +291,7 @@ def make_train_one_split(model: nn.Module, settings: TrainSettings, axis_name: s
         best_epoch = jnp.where(restore_best, state.best.epoch, state.epochs_run)
         # validation, training and test inputs in one forward pass
         inputs = jnp.concatenate([x_val, x_train, x_test])
-        mean, var = split_outputs(model.apply({"params": final}, inputs, deterministic=True))
+        mean, var = split_outputs(model.apply({"params": final}, inputs, deterministic=True), settings.horizon)
         cut = np.cumsum([len(x_val), len(x_train)])
         val_mean, train_mean, test_mean = jnp.split(mean, cut)
         val_var, _, test_var = (None, None, None) if var is None else jnp.split(var, cut)
@@ -345,7 +349,7 @@ class Trainer:
                                        static_argnums=1, in_shardings=self.sharding, out_shardings=self.sharding)
 
         def predict_one(params, x):
-            return split_outputs(model.apply({"params": params}, x, deterministic=True))
+            return split_outputs(model.apply({"params": params}, x, deterministic=True), settings.horizon)
 
         self._predict = jax.jit(jax.vmap(predict_one), in_shardings=self.sharding, out_shardings=self.sharding)
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from wfbt import __version__, plots
 from wfbt.diagnostics import dm_between_runs, residual_summary
-from wfbt.report import COMPARED_TITLES, FIGURE_LABELS, PRICE, STATS, compare_rows, fmt, format_figure, next_forecast_text
+from wfbt.report import (COMPARED_TITLES, FIGURE_LABELS, PRICE, STATS, compare_rows, fmt, format_figure, horizon_rows,
+                         next_forecast_text)
 from wfbt.rundata import CSV_FILES, RunData, read_run
 from wfbt.rundir import write_text_atomic
 
@@ -202,6 +203,10 @@ def report_page(run: RunData, images: Mapping[str, bytes], residuals: Mapping[st
                                                                        "Q", "p-value"],
                            [[fmt(residuals["points"]), fmt(residuals["mean"]), fmt(residuals["std"]),
                              fmt(test["lags"]), fmt(test["statistic"]), _p(test["p_value"])]]))
+    if "horizons" in s:
+        headers, rows = horizon_rows(s)
+        body.append(_table("Per forecast step: median validation RMSE (price); Diebold-Mariano after "
+                           "validation, HLN for h = step", headers, rows))
     if "coverage" in s:
         body.append(_table("Gaussian interval coverage on validation points", ["interval", "share inside"],
                            ([level, fmt(share)] for level, share in s["coverage"].items())))

@@ -30,6 +30,7 @@ from wfbt import hashrng, schema
 from wfbt.config import Config
 from wfbt.data import SAMPLE_PREFIX, PriceSeries
 from wfbt.evaluation import describe
+from wfbt.features import horizon_mask
 from wfbt.models import split_outputs
 
 STREAM = 2  # of a split's seed words: 0 initialises, 1 trains (wfbt.engine.Trainer.seeds), 2 permutes
@@ -67,7 +68,9 @@ def permutations(seed: int, splits: np.ndarray, n_inputs: int, repeats: int, n_v
 
 
 def make_split_importance(model: Any):
-    """The per-split function: (params, x_val (V, L) or (V, L, F), y_val (V,), perms (F, R, V)) -> (F,)."""
+    """The per-split function: (params, x_val (V, L) or (V, L, F), y_val (V,) or (V, h), perms (F, R, V)) -> (F,).
+
+    With a horizon h > 1 the MSE is over every forecast step whose target is inside the window."""
 
     def split_importance(params, x_val, y_val, perms):
         columns = x_val if x_val.ndim == 3 else x_val[..., None]  # (V, L, F)
@@ -82,8 +85,14 @@ def make_split_importance(model: Any):
         inputs = inputs.reshape(-1, *columns.shape[1:])
         if x_val.ndim == 2:
             inputs = inputs[..., 0]
-        mean, _ = split_outputs(model.apply({"params": params}, inputs, deterministic=True))
-        mse = jnp.mean((mean.reshape(-1, n_val) - y_val) ** 2, axis=-1)  # the original, then every copy
+        horizon = 1 if y_val.ndim == 1 else y_val.shape[-1]
+        mean, _ = split_outputs(model.apply({"params": params}, inputs, deterministic=True), horizon)
+        error = (mean.reshape(-1, *y_val.shape) - y_val) ** 2  # the original, then every copy
+        if y_val.ndim == 1:
+            mse = jnp.mean(error, axis=-1)
+        else:  # [model] horizon h > 1: (V, h) targets, those past the validation window masked out
+            mask = horizon_mask(*y_val.shape)
+            mse = jnp.sum(jnp.where(mask, error, 0.0), axis=(1, 2)) / mask.sum()
         return jnp.mean(mse[1:].reshape(n_inputs, repeats), axis=-1) - mse[0]
 
     return split_importance

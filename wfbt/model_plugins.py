@@ -5,7 +5,9 @@ directory) or the name of an entry point in the group `wfbt.models`. The module'
 fields are its parameters, set from the other keys of `[model]` (bool, int, float, str; a field
 without a default must be given). It is called as `module(x, deterministic=..., dropout_seed=...)`
 on scaled inputs x (B, lookback) and returns one forecast per row, (B,); a module that declares a
-field `n_outputs` gets 2 with `loss = "gaussian_nll"` and returns (B, 2) (mean, raw variance).
+field `n_outputs` gets 2 with `loss = "gaussian_nll"` and returns (B, 2) (mean, raw variance). With
+`[model] horizon` h > 1 it gets n_outputs = h (2h with Gaussian NLL) and returns (B, n_outputs):
+the means of steps 1 .. h, then (Gaussian NLL) their h raw variances.
 Its parameters are drawn by `wfbt.models.parameter_rule` (docs/models.md), never by its own
 initialisers, so a split's draw depends on its seed alone and nothing runs inside `vmap`.
 """
@@ -126,8 +128,11 @@ def build_plugin(config: ModelConfig, n_outputs: int, search_dirs: Sequence[Path
     values = bind_parameters(cls, config.params)
     has_outputs = "n_outputs" in {f.name for f in dataclasses.fields(cls)}
     if n_outputs != 1 and not has_outputs:
-        raise UserError(f"[model] name: model {cls.__name__} gives one output per row; loss = \"gaussian_nll\" "
-                        "needs a mean and a variance: declare a field `n_outputs: int = 1` and return (B, n_outputs)")
+        needs = ("[model] horizon = {h} needs {n} outputs per row (the next {h} points{nll})".format(
+                 h=config.horizon, n=n_outputs, nll=", then their variances" if n_outputs > config.horizon else "")
+                 if config.horizon > 1 else "loss = \"gaussian_nll\" needs a mean and a variance")
+        raise UserError(f"[model] name: model {cls.__name__} gives one output per row; {needs}: "
+                        "declare a field `n_outputs: int = 1` and return (B, n_outputs)")
     try:
         module = cls(**values, **({"n_outputs": n_outputs} if has_outputs else {}))
     except Exception as exc:
@@ -153,8 +158,9 @@ def check_plugin(model: Plugin, lookback: int, name: str) -> None:
     if not jax.tree.leaves(shapes):
         raise UserError(f"[model] name: model {name} has no parameters to train")
     if getattr(out, "shape", None) != expected:
+        what = "one forecast per row" if model.n_outputs == 1 else f"n_outputs = {model.n_outputs} per row"
         raise UserError(f"[model] name: model {name} returned shape {getattr(out, 'shape', type(out).__name__)} for "
-                        f"inputs ({CHECK_ROWS}, {lookback}); it must return {expected}: one forecast per row")
+                        f"inputs ({CHECK_ROWS}, {lookback}); it must return {expected}: {what}")
     if not np.isfinite(np.asarray(out)).all():
         raise UserError(f"[model] name: model {name} returned NaN/inf at its initial parameters on a dummy input "
                         f"({CHECK_ROWS}, {lookback}); check the parameter rule in docs/models.md")

@@ -3,7 +3,8 @@
 `lstm` is the reference network (LSTM 50 with sequences -> dropout 0.3 -> LSTM 50 -> dropout 0.2
 -> Dense 25 -> Dense 1, as Keras builds it: Glorot kernels, orthogonal recurrent kernels, forget
 bias 1). `mlp` is a small dense network on the same lookback window, a cheap learned baseline.
-With `loss = "gaussian_nll"` the head has two outputs: the mean and a softplus variance.
+With `loss = "gaussian_nll"` the head has two outputs: the mean and a softplus variance; with
+`[model] horizon` h > 1 it has h (means of the next h points), or 2h with Gaussian NLL.
 """
 
 from __future__ import annotations
@@ -293,8 +294,13 @@ def build_model(config: ModelConfig, n_outputs: int, unroll: int = 1, search_dir
     )
 
 
-def split_outputs(out: jax.Array) -> tuple[jax.Array, jax.Array | None]:
-    """(mean, variance or None) from a model's output."""
+def split_outputs(out: jax.Array, horizon: int = 1) -> tuple[jax.Array, jax.Array | None]:
+    """(mean, variance or None) from a model's output: (B,) or (B, 2) (mean, raw variance), or
+    with `horizon` h > 1, (B, h) means or (B, 2h): the h means, then the h raw variances."""
+    if horizon > 1:
+        if out.shape[-1] == horizon:
+            return out, None
+        return out[..., :horizon], jax.nn.softplus(out[..., horizon:]) + MIN_VARIANCE
     if out.ndim == 1:
         return out, None
     return out[..., 0], jax.nn.softplus(out[..., 1]) + MIN_VARIANCE

@@ -38,6 +38,7 @@ class TrainSettings:
     momentum: float = 0.0  # sgd only; 0: plain SGD
     schedule: str = "constant"  # "constant" | "cosine" (to 0 over the split's epochs x minibatches)
     warmup_steps: int = 0  # linear warm-up over this many updates; 0: none
+    horizon: int = 1  # points forecast per input window ([model] horizon): the targets' last axis when > 1
 
     def structure(self) -> TrainSettings:
         """These settings with every per-split number replaced by whether it is on: what a compiled

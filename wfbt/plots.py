@@ -208,7 +208,10 @@ def intervals(run: RunData, last: int = 120) -> Figure | None:
     intervals and the share of actual values inside each."""
     if "forecast_std" not in run.predictions.columns:
         return None
-    first = run.predictions.group_by("split", maintain_order=True).first()  # each split's one-step forecast
+    predictions = run.predictions
+    if "horizon" in predictions.columns:  # [model] horizon > 1: the one-step forecasts
+        predictions = predictions.filter(pl.col("horizon") == 1)
+    first = predictions.group_by("split", maintain_order=True).first()  # each split's one-step forecast
     stitched = one_forecast_per_date(first).filter(pl.col("forecast_std").is_finite())
     if stitched.height == 0:
         return None

@@ -45,7 +45,7 @@ PREDICTION_COLUMNS = ("split", "date", "actual", "forecast", "last")
 EQUITY_COLUMNS = ("date", "position", "return", "strategy_equity", "buy_hold_equity")
 
 
-def one_forecast_per_date(forecasts: pl.DataFrame) -> pl.DataFrame:
+def one_forecast_per_date(forecasts: pl.DataFrame, horizon: int = 1) -> pl.DataFrame:
     """THE rule for "one forecast per date", shared by the P&L and both Diebold-Mariano tests.
 
     One row per date, sorted: the row of the largest split with a valid (finite) forecast for it.
@@ -53,8 +53,11 @@ def one_forecast_per_date(forecasts: pl.DataFrame) -> pl.DataFrame:
     saw the most recent past, so it is the walk-forward forecast for that date. A failed split's
     rows (NaN forecasts) are dropped first, so an older valid model fills in, with its own
     baseline forecasts beside it; a date with no valid forecast at all is left out (the P&L is
-    flat on it). Every column of `forecasts` is kept.
+    flat on it). Every column of `forecasts` is kept. A table with a `horizon` column (`[model]
+    horizon` > 1) is stitched per step: the rows of step `horizon` only (step 1 by default).
     """
+    if "horizon" in forecasts.columns:
+        forecasts = forecasts.filter(pl.col("horizon") == horizon)
     return (
         forecasts.filter(pl.col("forecast").is_finite())
         .sort(["date", "split"])
@@ -63,8 +66,31 @@ def one_forecast_per_date(forecasts: pl.DataFrame) -> pl.DataFrame:
 
 
 def stitch_one_step(predictions: pl.DataFrame) -> pl.DataFrame:
-    """`one_forecast_per_date` of the forecasts, with columns date, split, actual, forecast, last."""
+    """`one_forecast_per_date` of the forecasts, with columns date, split, actual, forecast, last
+    (of step 1, for a table with a `horizon` column)."""
+    if "horizon" in predictions.columns:
+        predictions = predictions.filter(pl.col("horizon") == 1)
     return one_forecast_per_date(predictions.select("date", "split", "actual", "forecast", "last"))
+
+
+def forecast_steps(predictions: pl.DataFrame, stitched: pl.DataFrame, price_dates: np.ndarray) -> np.ndarray:
+    """(n, h): for each stitched date t, every step's forecast made at the origin of t's step-1
+    forecast (the close of t-1), by the same split: step k is the forecast for k-1 observed dates
+    after t. NaN where there is none (a step past the data, a date without a forecast). A table
+    without a `horizon` column gives (n, 1)."""
+    if "horizon" not in predictions.columns:
+        return stitched["forecast"].to_numpy().astype(float)[:, None]
+    horizon = int(predictions["horizon"].max())
+    target = np.searchsorted(price_dates, comparable_dates(predictions["date"].to_numpy()), side="left")
+    steps = predictions.select("split", "horizon", "forecast").with_columns(
+        origin=pl.Series(target - predictions["horizon"].to_numpy()))
+    day = np.searchsorted(price_dates, comparable_dates(stitched["date"].to_numpy()), side="left")
+    wanted = pl.DataFrame({"row": np.arange(stitched.height), "split": stitched["split"].cast(pl.Int64),
+                           "origin": day - 1})
+    found = wanted.join(steps.with_columns(pl.col("split").cast(pl.Int64)), on=["split", "origin"], how="inner")
+    matrix = np.full((stitched.height, horizon), np.nan)
+    matrix[found["row"].to_numpy(), found["horizon"].to_numpy() - 1] = found["forecast"].to_numpy()
+    return matrix
 
 
 @dataclass(frozen=True)
@@ -302,10 +328,12 @@ def run_strategy(
     # a date no split has a valid forecast for (a failed split) is flat, but stays in both series
     forecast = stitched["forecast"].to_numpy().astype(float)
     known_forecast = np.isfinite(forecast)
+    if strategy.horizons:  # every step from each date's origin, (n, h); step 1 decides what is known
+        forecast = np.where(known_forecast[:, None], forecast_steps(predictions, stitched, price_dates), np.nan)
     if known_forecast.all():
         positions = compute_positions(strategy, forecast, history)
     else:
-        positions = np.zeros(forecast.size)
+        positions = np.zeros(known_forecast.size)
         known_history = History(history.last[known_forecast], history.window[known_forecast])
         for array in (known_history.last, known_history.window):
             array.flags.writeable = False  # as build_history hands them out
@@ -393,7 +421,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def check_strategy(strategy: Strategy, price_dates: Any, price_values: Any,
-                   periods_per_year: float | None = None) -> None:
+                   periods_per_year: float | None = None, horizon: int = 1) -> None:
     """Run the strategy on synthetic forecasts from the first prices, so its bugs surface before training.
 
     A typo in a plugin (`history.windw`) used to be reported only after every split had trained.
@@ -403,7 +431,8 @@ def check_strategy(strategy: Strategy, price_dates: Any, price_values: Any,
     `vol_target` window above 30, is only checked while it waits.) Both `positions` and, when overridden, `on_day` run,
     through the same checks as a real run; a failure is the same `UserError`, naming the
     plugin's file and line, with a note that this trial run found it. Needs two prices at least;
-    with fewer it checks nothing.
+    with fewer it checks nothing. `horizon` ([model] horizon): the forecasts get that many steps,
+    as a horizon run's have (the same value for every step).
     """
     dates = np.asarray(price_dates)
     values = np.asarray(price_values, dtype=float)
@@ -418,6 +447,10 @@ def check_strategy(strategy: Strategy, price_dates: Any, price_values: Any,
         "forecast": last * (1.0 + 0.01 * np.where(np.arange(stop - 1) % 2 == 0, 1.0, -1.0)),
         "last": last,
     })
+    if horizon > 1:  # every step from each origin, as a horizon run's test_predictions.csv has them
+        predictions = pl.concat([predictions.head(stop - k).with_columns(
+            horizon=pl.lit(k, pl.Int64), date=predictions["date"].slice(k - 1, stop - k),
+            actual=predictions["actual"].slice(k - 1, stop - k)) for k in range(1, horizon + 1) if stop - k > 0])
     try:
         run_strategy(strategy, predictions, dates, values, periods_per_year=periods_per_year)
     except UserError as exc:

@@ -153,6 +153,8 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
         console.print(baseline_tests_note(summary))
         show(lambda: baseline_tests_table(summary), lambda: baseline_tests_table(summary, short=True),
              lambda: baseline_tests_stacked(summary))
+    if "horizons" in summary:
+        show(lambda: horizons_table(summary), lambda: horizons_table(summary, narrow=True))
     if "coverage" in summary:
         console.print(Text("Gaussian interval coverage on validation points: "
                            + ", ".join(f"{level} interval {fmt(share)}" for level, share in summary["coverage"].items())))
@@ -300,9 +302,48 @@ def strategy_table(strategy: Mapping[str, Any]) -> Table:
 
 
 def next_forecast_text(forecast: Mapping[str, Any]) -> str:
-    return (f"Next point {forecast['date']} (after the last observation {forecast['last_date']}, "
+    text = (f"Next point {forecast['date']} (after the last observation {forecast['last_date']}, "
             f"{fmt(forecast['last_value'])}): forecast {fmt(forecast['last_window'])} from the last window; "
             f"{fmt(forecast['average'])} averaged over the last {forecast['windows']} windows.")
+    steps = forecast.get("steps")
+    if steps:  # [model] horizon > 1
+        average = steps["average"] or [None] * len(steps["dates"])
+        text += (f" The next {len(steps['dates'])} points, averaged: "
+                 + ", ".join(f"{date} {fmt(value)}" for date, value in zip(steps["dates"], average)) + ".")
+    return text
+
+
+def horizon_rows(summary: Mapping[str, Any], narrow: bool = False) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of the per-step comparison of a run with [model] horizon > 1: median
+    validation RMSE (price) of the model and each baseline (naive only when `narrow`), then the
+    Diebold-Mariano test against naive (else the first baseline) on the points after validation."""
+    baselines = list(summary.get("baselines") or [])
+    reference = "naive" if "naive" in baselines else (baselines[0] if baselines else None)
+    shown = [reference] if narrow and reference else baselines
+    headers = ["step", "model", *shown]
+    if reference:
+        headers += [f"DM vs {reference}", "p"]
+    rows = []
+    for step in summary["horizons"]["per_step"]:
+        rmse = step["compare"]["val_rmse_price"]
+        row = [str(step["step"]), fmt(rmse["model"]["50%"]), *(fmt(rmse[name]["50%"]) for name in shown)]
+        if reference:
+            test = step["dm_test_after_validation"][reference]
+            row += [fmt(test["statistic"]), fmt(test["p_value"])]
+        rows.append(row)
+    return headers, rows
+
+
+def horizons_table(summary: Mapping[str, Any], narrow: bool = False) -> Table:
+    """Per forecast step: median validation RMSE (price) of each forecaster, and a DM test."""
+    headers, rows = horizon_rows(summary, narrow)
+    table = _titled("Per forecast step: median validation RMSE (price); Diebold-Mariano after validation, "
+                    "HLN for h = step")
+    for header in headers:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _naive_dm_after(summary: Mapping[str, Any]) -> dict | None:

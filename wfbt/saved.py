@@ -153,9 +153,11 @@ def load_next_point(run_dir: Path) -> NextPointModels:
 
 
 def next_point_info(base_dirs: Any, lookback: int, rows: int, unroll: int, n_outputs: int,
-                    starts: np.ndarray, stops: np.ndarray, forecast: dict[str, Any]) -> dict[str, Any]:
-    """What `predict` needs besides the tensors (see the module docstring)."""
+                    starts: np.ndarray, stops: np.ndarray, forecast: dict[str, Any], horizon: int = 1) -> dict[str, Any]:
+    """What `predict` needs besides the tensors (see the module docstring); `horizon`: the points
+    each model forecasts at once ([model] horizon)."""
     return {"lookback": int(lookback), "rows": int(rows), "unroll": int(unroll), "n_outputs": int(n_outputs),
+            "horizon": int(horizon),
             "windows": {"train_start": np.asarray(starts).tolist(), "train_stop": np.asarray(stops).tolist()},
             "base_dirs": [str(d) for d in base_dirs], "forecast": forecast}
 
@@ -191,7 +193,7 @@ class NextPointModels:
         """
         import jax
 
-        from wfbt import scaling
+        from wfbt import horizons, scaling
         from wfbt.api import train_settings
         from wfbt.engine import Trainer
         from wfbt.models import build_model
@@ -220,19 +222,25 @@ class NextPointModels:
         forecasts = to_price(config.data.target_transform, scaling.invert(scaler, mean[:, 0].astype(np.float64)),
                              prices.values[-1])  # a learned log return: from the last price
         ok = tensors["ok"].astype(bool)
-        return {
+        steps = None
+        if info.get("horizon", 1) > 1:  # (k, h): the next h points; the figures below are of step 1
+            steps, forecasts = horizons.steps_record(prices, forecasts, ok), forecasts[:, 0]
+        forecast = {
             "date": prices.next_date_text(),
             "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
             "last_window": float(forecasts[0]) if ok[0] else None,
             "average": float(forecasts[ok].mean()) if ok.any() else None,
             "windows": int(ok.sum()), "forecasts": forecasts.tolist(),
         }
+        return forecast if steps is None else forecast | {"steps": steps}
 
 
 def predict_next(run_dir: Path, data: str | Path | None = None) -> dict[str, Any]:
     """The next-point forecast of a run's saved models (`NextPointModels.predict`), for the run's
     data or for `data` (a file with the same columns; its whole span is used, [data] start and end
-    are not applied; `[[features]]` are computed on it as the run computed them)."""
+    are not applied; `[[features]]` are computed on it as the run computed them). A run with
+    `[model] horizon` h > 1 forecasts the next h points: the figures are of step 1, and `steps`
+    holds every step's dates and forecasts, as the run's `next_forecast` does."""
     from wfbt.data import load_prices
 
     models = load_next_point(run_dir)

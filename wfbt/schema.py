@@ -9,7 +9,9 @@ Two kinds of things leave a split:
   and the data every time tables are made, so a new metric or baseline is one more line here and
   in `wfbt.tables`, and never needs a retrain or breaks a resume.
 
-A column whose name holds `{baseline}` is repeated for every baseline the run compares against.
+A column whose name holds `{baseline}` is repeated for every baseline the run compares against;
+one whose name holds `{step}` only exists with `[model] horizon` h > 1 and is repeated for each
+forecast step k = 2 .. h (step 1 keeps the plain columns, so an h = 1 run's tables are unchanged).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class Raw:
 
     name: str
     dtype: str  # numpy dtype of the saved array
-    axis: str  # per split: "" one value, "val" / "train" / "test" one per point, "epoch" one per epoch,
+    axis: str  # per split: "" one value, "val" / "train" / "test" one per point (then one per
+    # forecast step on a last axis when [model] horizon > 1), "epoch" one per epoch,
     # "input" one per model input
     doc: str
     optional: bool = False  # only some runs have it (variances: loss = "gaussian_nll"; importance)
@@ -60,7 +63,7 @@ class Column:
     unit: str  # "scaled" | "price" | "percent" | "share" | "date" | "epochs" | "loss" | ""
     forecaster: str  # "model" | "baseline" | "" (facts of the split, not of a forecaster)
     doc: str
-    only_with: str = ""  # "variance": only when the model forecasts a variance
+    only_with: str = ""  # "variance": only when the model forecasts a variance; "horizon": only when h > 1
 
 
 SPLITS, PREDICTIONS, TEST_PREDICTIONS, CURVES = "splits.csv", "predictions.csv", "test_predictions.csv", "curves.csv"
@@ -94,16 +97,24 @@ def _split_columns() -> tuple[Column, ...]:
         Column("{baseline}_val_dir_acc", SPLITS, "float", "share", "baseline", "direction accuracy"),
         Column("{baseline}_val_r2", SPLITS, "float", "scaled", "baseline", "validation R^2"),
     ]
-    return (*facts, *model, *baseline)
+    steps = [Column("val_mse_h{step}", SPLITS, "float", "scaled", "model", "validation MSE of step k", "horizon")]
+    steps += [Column(f"val_{m}_h{{step}}", SPLITS, "float", unit, "model", f"validation {m} of step k", "horizon")
+              for m, unit in PRICE]
+    steps += [Column("val_dir_acc_h{step}", SPLITS, "float", "share", "model",
+                     "direction accuracy of step k (against the origin's value)", "horizon")]
+    steps += [Column(f"{{baseline}}_val_{m}_h{{step}}", SPLITS, "float", unit, "baseline", f"{m} of step k", "horizon")
+              for m, unit in (("mse", "scaled"), ("rmse_price", "price"), ("mae_price", "price"), ("dir_acc", "share"))]
+    return (*facts, *model, *baseline, *steps)
 
 
 def _point_columns(table: str, what: str) -> tuple[Column, ...]:
     columns = [
         Column("split", table, "int", "", "", "split index"),
+        Column("horizon", table, "int", "", "", "forecast step k: the date is k points after the origin", "horizon"),
         Column("date", table, "str", "date", "", f"date of the {what} point"),
         Column("actual", table, "float", "price", "", "the observed value"),
         Column("forecast", table, "float", "price", "model", "the model's forecast"),
-        Column("last", table, "float", "price", "", "the previous observed value"),
+        Column("last", table, "float", "price", "", "the previous observed value (with a horizon: the origin's)"),
     ]
     if table == PREDICTIONS:
         columns.append(Column("forecast_std", table, "float", "price", "model", "predictive standard deviation",
@@ -128,14 +139,22 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
-def column_names(table: str, baselines: tuple[str, ...] | list[str], variance: bool = False) -> list[str]:
-    """The columns of `table`, in order, with one set of baseline columns per baseline."""
+def column_names(table: str, baselines: tuple[str, ...] | list[str], variance: bool = False,
+                 horizon: int = 1) -> list[str]:
+    """The columns of `table`, in order, with one set of baseline columns per baseline, then
+    (`horizon` > 1) the per-step columns of steps 2 .. horizon."""
     names: list[str] = []
-    declared = [c for c in COLUMNS if c.table == table and (not c.only_with or variance)]
+    present = {"": True, "variance": variance, "horizon": horizon > 1}
+    declared = [c for c in COLUMNS if c.table == table and present[c.only_with] and "{step}" not in c.name]
     for column in declared:
         if "{baseline}" not in column.name:
             names.append(column.name)
     templates = [c.name for c in declared if "{baseline}" in c.name]
     for baseline in baselines:
         names += [t.format(baseline=baseline) for t in templates]
+    per_step = [c.name for c in COLUMNS if c.table == table and "{step}" in c.name]
+    for step in range(2, horizon + 1):
+        names += [t.format(step=step) for t in per_step if "{baseline}" not in t]
+        for baseline in baselines:
+            names += [t.format(step=step, baseline=baseline) for t in per_step if "{baseline}" in t]
     return names

@@ -99,7 +99,9 @@ class Strategy:
 
     Parameters are annotated class attributes with a default, of type bool, int, float or str.
     Class settings (not parameters): `long_only = True` restricts positions to [0, 1] instead of
-    [-1, 1]; `lookback = k` sets the width of `history.window` (default 20). Instances are frozen,
+    [-1, 1]; `lookback = k` sets the width of `history.window` (default 20); `horizons = True`
+    (runs with `[model] horizon` h > 1) hands `positions` every step, `forecast` (n, h), instead
+    of the one-step forecast (n,) (docs/strategies.md). Instances are frozen,
     so the same instance gives the same positions however often it runs.
 
     >>> class Band(Strategy):
@@ -119,6 +121,7 @@ class Strategy:
 
     long_only: ClassVar[bool] = False
     lookback: ClassVar[int] = 20
+    horizons: ClassVar[bool] = False  # True: `positions` gets forecast (n, h), every step of a horizon run
 
     def __init__(self, **params: Any) -> None:
         for name, value in bind_parameters(type(self), params).items():

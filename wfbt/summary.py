@@ -16,6 +16,7 @@ from wfbt.config import Config
 from wfbt.data import PriceSeries
 from wfbt.diagnostics import residual_summary
 from wfbt.evaluation import describe, dm_test, interval_coverage, share_better
+from wfbt.horizons import step_summary
 from wfbt.metrics import PRICE, SCALED, price_metrics, regression_metrics
 from wfbt.pnl import StrategyResult, one_forecast_per_date
 from wfbt.splits import SplitPlan
@@ -36,7 +37,12 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
 
     Training figures (seconds, compile, splits per second) add up every session that trained the
     saved splits, so a rerun that trains nothing keeps the original figures; `seconds.total`
-    and `splits.trained_now` are this run's."""
+    and `splits.trained_now` are this run's. With `[model] horizon` h > 1 every figure below is of
+    step 1 (the one-step forecasts), and `horizons` holds the per-step comparison."""
+    steps = None
+    if config.model.horizon > 1:
+        steps = step_summary(splits, predictions, test_predictions, baselines, config.model.horizon)
+        predictions, test_predictions = (frame.filter(pl.col("horizon") == 1) for frame in (predictions, test_predictions))
     trained = [s for s in sessions if s.trained]
     train_seconds = sum(s.seconds for s in trained)
     compile_seconds = sum(s.compile_seconds for s in trained)
@@ -71,6 +77,8 @@ def run_summary(*, config: Config, prices: PriceSeries, plan: SplitPlan, splits:
         "curves": curve_bands(curves),
     }
     summary.update(comparison(splits, predictions, baselines))
+    if steps is not None:
+        summary["horizons"] = steps
     summary["dm_test_after_validation"] = after_validation_dm(test_predictions, baselines)
     summary["residuals"] = residual_summary(test_predictions)  # Ljung-Box of the out-of-sample residuals
     if "forecast_std" in predictions.columns:
@@ -132,7 +140,9 @@ def after_validation_dm(test_predictions: pl.DataFrame, baselines: list[str]) ->
 
 def one_step_series(predictions: pl.DataFrame) -> pl.DataFrame:
     """The one-step-ahead validation forecasts (each split's first validation point), one per date
-    by `one_forecast_per_date`."""
+    by `one_forecast_per_date`; of step 1 for a table with a `horizon` column."""
+    if "horizon" in predictions.columns:
+        predictions = predictions.filter(pl.col("horizon") == 1)
     return one_forecast_per_date(predictions.group_by("split", maintain_order=True).first())
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from wfbt import schema, scaling
+from wfbt import horizons, schema, scaling
 from wfbt.data import PriceSeries
 from wfbt.engine import ChunkResult
 from wfbt.baselines import BASELINES, baseline_forecasts
@@ -58,8 +58,11 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
 
     The baselines forecast the same validation targets from the same scaled windows, so every
     forecaster is scored on identical splits, scaling and points. With a `target_transform` the
-    model's forecasts are turned into prices at their origin (`wfbt.transform.to_price`).
+    model's forecasts are turned into prices at their origin (`wfbt.transform.to_price`). With
+    `[model] horizon` h > 1 this scores step 1 and `horizons.evaluate_steps` adds the other steps.
     """
+    if horizons.horizon_of(windows) > 1:
+        return horizons.evaluate_steps(windows, result, values, plan, n_real, baselines, evaluate_chunk)
     keep = slice(0, n_real)
     splits = windows.split[keep]
     scaler = scaling.ScalerParams(windows.scaler.offset[keep], windows.scaler.scale[keep])
@@ -173,8 +176,14 @@ def splits_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices: Pric
         "best_epoch": per_split["best_epoch"],
         "status": np.where(per_split["failed"], "failed", "ok"),
     }
-    names = schema.column_names(schema.SPLITS, table_baselines(baselines))
+    names = schema.column_names(schema.SPLITS, table_baselines(baselines), horizon=_horizon(per_split))
     return pl.DataFrame({name: columns[name] if name in columns else per_split[name] for name in names})
+
+
+def _horizon(per_split: dict[str, np.ndarray]) -> int:
+    """The forecast steps of evaluated arrays: forecasts have a last axis of h steps when h > 1."""
+    forecast = per_split["val_forecast"]
+    return 1 if forecast.ndim == 2 else forecast.shape[2]
 
 
 def table_baselines(baselines: Sequence[str]) -> list[str]:
@@ -187,6 +196,18 @@ def predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, prices:
     s = per_split["split"]
     n_val = per_split["val_actual"].shape[1]
     rows = plan.val_start[s, None] + np.arange(n_val)
+    horizon = _horizon(per_split)
+    if horizon > 1:  # one row per (split, step, origin) whose target lies in the validation window
+        names = schema.column_names(schema.PREDICTIONS, table_baselines(baselines), "val_std" in per_split, horizon)
+        target_rows = rows[..., None] + np.arange(horizon)
+        inside = np.broadcast_to(horizons.horizon_mask(n_val, horizon), target_rows.shape)
+        columns = horizons.step_rows(per_split, {
+            "target": target_rows, "actual": per_split["val_actual"], "forecast": per_split["val_forecast"],
+            "last": per_split["val_last"], **({"forecast_std": per_split["val_std"]} if "val_std" in per_split else {}),
+            **{f"{name}_forecast": per_split[f"{name}_forecast"] for name in table_baselines(baselines)}},
+            target_rows.shape, inside)
+        columns["date"] = prices.date_text(columns.pop("target"))
+        return pl.DataFrame({name: columns[name] for name in names})
     columns = {
         "split": np.repeat(s, n_val),
         "date": prices.date_text(rows.ravel()),
@@ -212,6 +233,17 @@ def test_predictions_table(per_split: dict[str, np.ndarray], plan: SplitPlan, pr
     s = per_split["split"]
     width = per_split["test_forecast"].shape[1]
     rows = plan.val_stop[s, None] + np.arange(width)
+    horizon = _horizon(per_split)
+    if horizon > 1:  # one row per (split, step, origin) whose target lies inside the data
+        target_rows = rows[..., None] + np.arange(horizon)
+        columns = horizons.step_rows(per_split, {
+            "target": target_rows, "actual": per_split["test_actual"], "forecast": per_split["test_forecast"],
+            "last": per_split["test_last"],
+            **{f"{name}_forecast": per_split[f"{name}_test_forecast"] for name in table_baselines(baselines)}},
+            target_rows.shape, target_rows < len(prices))
+        columns["date"] = prices.date_text(columns.pop("target"))
+        names = schema.column_names(schema.TEST_PREDICTIONS, table_baselines(baselines), horizon=horizon)
+        return pl.DataFrame({name: columns[name] for name in names})
     inside = (rows < len(prices)).ravel()
     columns = {
         "split": np.repeat(s, width)[inside],
