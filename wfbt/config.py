@@ -363,6 +363,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         (m.lookback >= 1, "[model] lookback", f"must be at least 1, got {m.lookback}."),
         (s.train >= m.lookback + 2, "[splits] train",
          f"must be at least lookback + 2 = {m.lookback + 2} (two training samples), got {s.train}."),
+        (s.val >= 1, "[splits] val", f"must be at least 1, got {s.val}."),
         (m.horizon >= 1, "[model] horizon", f"must be at least 1, got {m.horizon}."),
         (m.horizon <= s.val, "[model] horizon",
          (f"{m.horizon} is longer than [splits] val = {s.val}: every forecast step needs a validation target; "
@@ -373,7 +374,6 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         (m.horizon == 1 or config.data.target_transform == "none", "[model] horizon",
          (f"{m.horizon} with [data] target_transform = \"{config.data.target_transform}\": a learned one-period "
           "return forecasts one step; use horizon = 1, or the price as the target (target_transform = \"none\").")),
-        (s.val >= 1, "[splits] val", f"must be at least 1, got {s.val}."),
         (s.step >= 1, "[splits] step", f"must be at least 1, got {s.step}."),
         (s.gap >= 0, "[splits] gap", f"must be 0 or more, got {s.gap}."),
         (s.refit_every >= 1, "[splits] refit_every", f"must be at least 1, got {s.refit_every}."),

@@ -439,6 +439,7 @@ class Trainer:
         count = len(x)
         size = self.call_size or count
         index = np.minimum(np.arange(math.ceil(count / size) * size), count - 1)
+        params = jax.device_get(params)  # sliced on the host: a device array's slice is a dispatched gather
         means, variances = [], []
         for i in range(0, len(index), size):
             part = index[i:i + size]
