@@ -241,10 +241,14 @@ def _print_ticker_files(console: Console, files) -> None:
 
 def _inspect(args: argparse.Namespace, console: Console) -> int:
     """`wfbt inspect CONFIG [--features FILE]`: the report; a run-stopping problem exits 2."""
-    from wfbt import inspection
+    from wfbt import inspection, tickers
     from wfbt.config import load_config
 
     config = load_config(args.config)
+    named = tickers.resolve(config)
+    if len(named) > 1:
+        return _inspect_tickers(args, console, config, named)
+    config = tickers.single(config, named)
     found = inspection.inspect_config(config)
     for table in inspection.quality_tables(found):
         console.print(table)
@@ -252,6 +256,26 @@ def _inspect(args: argparse.Namespace, console: Console) -> int:
         raise UserError(found.problem)
     if args.features:
         inspection.write_features(found.prices, Path(args.features), config.data.date_column)
+        console.print(Text.assemble("features in ", (args.features, "bold")))
+    return 0
+
+
+def _inspect_tickers(args: argparse.Namespace, console: Console, config, named: list) -> int:
+    """`wfbt inspect` of several tickers: each one's report under its name; exit 2 if any would stop."""
+    from wfbt import inspection
+
+    found = [(ticker.name, inspection.inspect_config(ticker.config)) for ticker in named]
+    for name, one in found:
+        console.print(Text.assemble("Ticker ", (name, "bold")))
+        for table in inspection.quality_tables(one):
+            console.print(table)
+    problems = [f"ticker {name}: {one.problem}" for name, one in found if one.problem]
+    if problems:
+        more = f" (and {len(problems) - 1} more tickers, above)" if len(problems) > 1 else ""
+        raise UserError(problems[0] + more)
+    if args.features:
+        inspection.write_ticker_features([(name, one.prices) for name, one in found], Path(args.features),
+                                         config.data.date_column)
         console.print(Text.assemble("features in ", (args.features, "bold")))
     return 0
 

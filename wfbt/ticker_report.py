@@ -46,7 +46,7 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
         console.print(fitting(console, *layouts))
 
     show(lambda: facts_table(summary))
-    show(lambda: tickers_table(summary), lambda: tickers_table(summary, narrow=True))
+    show(lambda: tickers_table(summary), lambda: tickers_table(summary, narrow=1), lambda: tickers_table(summary, narrow=2))
     console.print(Text("RMSE: median validation RMSE per split, in each ticker's price units; beats: the share of "
                        "splits where the model's validation MSE is lower than naive's; DM after: Diebold-Mariano "
                        "against naive on the forecasts after validation (negative: the model is better).",
@@ -80,20 +80,21 @@ def facts_table(summary: Mapping[str, Any]) -> Table:
     return table
 
 
-def ticker_rows(summary: Mapping[str, Any], narrow: bool = False) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the per-ticker table, shared by the terminal and the HTML page."""
+def ticker_rows(summary: Mapping[str, Any], narrow: int = 0) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the per-ticker table, shared by the terminal and the HTML page; `narrow`
+    1 or 2 drops columns for 80-column terminals (the naive baseline and the verdict stay)."""
     baselines = [b for b in summary.get("baselines", []) if not narrow or b == "naive"]
     traded = "portfolio" in summary
     header = ["ticker", "splits", "failed", "RMSE", *baselines, "beats naive", "DM after", "p"]
     header += ["return", "Sharpe", "B&H return"] if traded else []
     if narrow:
-        header = [h for h in header if h not in ("failed", "p", "B&H return")]
+        header = [h for h in header if h not in ("failed", "p", "B&H return", "return" if narrow > 1 else "")]
     rows = []
     for name, figures in summary["per_ticker"].items():
         rmse, dm = figures["median_val_rmse_price"], figures["dm_test_after_validation"].get("naive", {})
         cells = {"ticker": name, "splits": fmt(figures["splits"]), "failed": fmt(figures["failed"]),
                  "RMSE": fmt(rmse.get("model")), **{b: fmt(rmse.get(b)) for b in baselines},
-                 "beats naive": fmt(figures["model_beats_share"].get("naive")),
+                 "beats naive": fmt(figures["model_beats_share"].get("naive"), 3 if narrow else 4),
                  "DM after": fmt(dm.get("statistic")) + (f" ({fmt(dm.get('p_value'), 2)})" if narrow else ""),
                  "p": fmt(dm.get("p_value"))}
         if traded and "strategy" in figures:
@@ -105,11 +106,12 @@ def ticker_rows(summary: Mapping[str, Any], narrow: bool = False) -> tuple[list[
     return header, rows
 
 
-def tickers_table(summary: Mapping[str, Any], narrow: bool = False) -> Table:
+def tickers_table(summary: Mapping[str, Any], narrow: int = 0) -> Table:
     header, rows = ticker_rows(summary, narrow)
     table = Table(title=Text("Per ticker (validation RMSE in the ticker's price units)"), title_justify="left")
     for column in header:
-        table.add_column(Text(column), justify="left" if column == "ticker" else "right", no_wrap=True)
+        label = {"beats naive": "beats", "DM after": "DM after (p)"}.get(column, column) if narrow else column
+        table.add_column(Text(label), justify="left" if column == "ticker" else "right", no_wrap=True)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     return table
