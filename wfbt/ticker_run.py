@@ -72,7 +72,9 @@ class TickerResults:
         """The equal-weight portfolio's equity against buy-and-hold (plots/portfolio.png); None without a strategy."""
         from wfbt import ticker_report
 
-        return None if self.portfolio is None else ticker_report.portfolio_figure(self.portfolio.table)
+        if self.portfolio is None:
+            return None
+        return ticker_report.portfolio_figure(self.portfolio.table, self.portfolio.periods_per_year)
 
 
 def run_tickers(config: Config, tickers: list[Ticker], out_dir: str | Path | None = None, overwrite: bool = False,
