@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import random_walk, write_config, write_prices
 from rich.console import Console
 
 import wfbt
-from conftest import random_walk, write_config, write_prices
 from wfbt import ticker_report, tickers
 from wfbt.cli import main
 from wfbt.config import load_config

@@ -134,7 +134,7 @@ def ticker_figures(summary: dict[str, Any]) -> dict[str, Any]:
 
 def pooled_figures(splits: pl.DataFrame, baselines: list[str]) -> dict[str, Any]:
     """Scaled and scale-free figures over every split of every ticker."""
-    column = lambda name: splits[name].to_numpy().astype(np.float64)  # noqa: E731
+    column = lambda name: splits[name].to_numpy().astype(np.float64)
     model_rmse = column("val_rmse_price")
     return {
         "splits": splits.height, "tickers": splits["ticker"].n_unique(),
