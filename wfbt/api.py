@@ -236,7 +236,7 @@ def compute(experiment: Experiment, store: MemoryStore, progress: ProgressFn | N
     if importance.wanted(config, prices):
         if "importance" not in raw:  # a bug: train_missing computes it for every split it saves
             raise RuntimeError("importance is on but the store's splits lack it")
-        importance_table = importance.importance_table(raw, prices)
+        importance_table = importance.importance_table(raw, prices, config.data.tickers)
     strategy_result = None
     if experiment.strategy is not None:
         # trade only on forecasts no part of training saw: the early stopping of split s looked at

@@ -184,13 +184,17 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from wfbt import runtime
 
     runtime.configure_jax()
-    from wfbt import api, html_report, report
+    from wfbt import api, html_report, report, tickers
     from wfbt.config import load_config
 
     overrides = list(args.set) + _ray_override(args)
     if args.max_splits is not None:
         overrides.append(f"splits.max_splits={args.max_splits}")
     config = load_config(args.config, overrides)
+    found = tickers.resolve(config)
+    if len(found) > 1:
+        return _run_tickers(args, config, found, console, errors)
+    config = tickers.single(config, found)
     with runtime.progress_bar(console, enabled=not (args.quiet or args.json)) as update:
         results = api.run_experiment(config, out_dir=api.run_directory(config, args.out), overwrite=args.overwrite,
                                      progress=update,
@@ -208,12 +212,43 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     return 0
 
 
+def _run_tickers(args: argparse.Namespace, config, found: list, console: Console, errors: Console) -> int:
+    """`wfbt run` of a config with several tickers (docs/data.md): trained together, reported per ticker."""
+    from wfbt import api, runtime, ticker_report, ticker_run
+
+    with runtime.progress_bar(console, enabled=not (args.quiet or args.json)) as update:
+        results = ticker_run.run_tickers(config, found, out_dir=api.run_directory(config, args.out),
+                                         overwrite=args.overwrite, progress=update,
+                                         log=lambda note: errors.print(note, markup=False, highlight=False,
+                                                                       soft_wrap=True))
+    files = ticker_report.write_report(results.run_dir)
+    if args.json:
+        _print_json(results.run_dir / "summary.json")
+    elif args.quiet:
+        print(results.run_dir, flush=True)
+    else:
+        ticker_report.print_summary(console, results.summary)
+        _print_ticker_files(console, files)
+        console.print(Text.assemble("results in ", (str(results.run_dir), "bold")))
+    return 0
+
+
+def _print_ticker_files(console: Console, files) -> None:
+    console.print(Text.assemble(f"{len(files.plots)} plots in ", (str(files.html.parent / "plots"), "bold"),
+                                "; report ", (str(files.html), "bold"), " and one per ticker in ",
+                                (str(files.html.parent / "tickers"), "bold"), f" ({files.seconds:.1f} s)"))
+
+
 def _inspect(args: argparse.Namespace, console: Console) -> int:
     """`wfbt inspect CONFIG [--features FILE]`: the report; a run-stopping problem exits 2."""
-    from wfbt import inspection
+    from wfbt import inspection, tickers
     from wfbt.config import load_config
 
     config = load_config(args.config)
+    named = tickers.resolve(config)
+    if len(named) > 1:
+        return _inspect_tickers(args, console, config, named)
+    config = tickers.single(config, named)
     found = inspection.inspect_config(config)
     for table in inspection.quality_tables(found):
         console.print(table)
@@ -221,6 +256,26 @@ def _inspect(args: argparse.Namespace, console: Console) -> int:
         raise UserError(found.problem)
     if args.features:
         inspection.write_features(found.prices, Path(args.features), config.data.date_column)
+        console.print(Text.assemble("features in ", (args.features, "bold")))
+    return 0
+
+
+def _inspect_tickers(args: argparse.Namespace, console: Console, config, named: list) -> int:
+    """`wfbt inspect` of several tickers: each one's report under its name; exit 2 if any would stop."""
+    from wfbt import inspection
+
+    found = [(ticker.name, inspection.inspect_config(ticker.config)) for ticker in named]
+    for name, one in found:
+        console.print(Text.assemble("Ticker ", (name, "bold")))
+        for table in inspection.quality_tables(one):
+            console.print(table)
+    problems = [f"ticker {name}: {one.problem}" for name, one in found if one.problem]
+    if problems:
+        more = f" (and {len(problems) - 1} more tickers, above)" if len(problems) > 1 else ""
+        raise UserError(problems[0] + more)
+    if args.features:
+        inspection.write_ticker_features([(name, one.prices) for name, one in found], Path(args.features),
+                                         config.data.date_column)
         console.print(Text.assemble("features in ", (args.features, "bold")))
     return 0
 
@@ -266,6 +321,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
     run_dir = Path(args.run_dir)
     summary = read_summary(run_dir)
+    if "tickers" in summary:  # a run of several tickers (wfbt.ticker_run)
+        return _report_tickers(args, console, run_dir, summary)
     if not (args.json or args.quiet):
         try:
             report.print_summary(console, summary)
@@ -279,6 +336,21 @@ def _report(args: argparse.Namespace, console: Console) -> int:
         print(files.html, flush=True)
     else:
         _print_report_files(console, files)
+    return 0
+
+
+def _report_tickers(args: argparse.Namespace, console: Console, run_dir: Path, summary: dict) -> int:
+    from wfbt import ticker_report
+
+    if not (args.json or args.quiet):
+        ticker_report.print_summary(console, summary)
+    files = ticker_report.write_report(run_dir)
+    if args.json:
+        _print_json(run_dir / "summary.json")
+    elif args.quiet:
+        print(files.html, flush=True)
+    else:
+        _print_ticker_files(console, files)
     return 0
 
 

@@ -24,7 +24,7 @@ from wfbt.errors import UserError, did_you_mean, known
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "sample:AAPL"
+    source: str | tuple[str, ...] = "sample:AAPL"  # a list: several tickers in one run (wfbt.tickers)
     date_column: str = "Date"
     target: str = "Adj Close"
     start: dt.date | None = None
@@ -36,6 +36,8 @@ class DataConfig:
     # what the model learns: the price, or its next one-period log return (forecasts turned back
     # into prices at their origin, wfbt.transform; docs/data.md)
     target_transform: Literal["none", "log_return"] = "none"
+    ticker_column: str = "Ticker"  # a long file (one row per date and ticker): the column naming the ticker
+    tickers: tuple[str, ...] = ()  # keep only these tickers of the source(s); (): all of them
 
 
 # [[features]] kinds: the parameters each takes besides `kind`, `column` and `name`, with defaults
@@ -305,11 +307,19 @@ def _features(tables: Any, path: Path) -> tuple[FeatureConfig, ...]:
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check `value` against a field's type; return it in the field's canonical form."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):  # X | None
-        if value is None:
+    if origin in (types.UnionType, typing.Union):  # X | None, or str | tuple[str, ...]
+        if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, where)
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:  # a value or a list of them: the list form when a list is given
+            listed = [a for a in inner if typing.get_origin(a) is tuple]
+            if isinstance(value, list) and listed:
+                return _coerce(value, listed[0], where)
+            plain = [a for a in inner if typing.get_origin(a) is not tuple]
+            if not isinstance(value, str) and plain == [str]:
+                raise UserError(f"{where}: expected a string or a list of strings, got {_describe(value)}.")
+            inner = plain
+        return _coerce(value, inner[0], where)
     if origin is Literal:
         if not any(value == a and type(value) is type(a) for a in args):  # 1 is not true, "true" is not true
             hint_text = did_you_mean(str(value), [str(a) for a in args])
@@ -429,6 +439,7 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
         per_year = config.strategy.periods_per_year
         rules.append((per_year is None or per_year > 0, "[strategy] periods_per_year",
                       f"must be positive (e.g. 252 for daily, 52 for weekly data), got {per_year}."))
+    rules += _data_rules(config.data)
     if config.data.start and config.data.end:
         rules.append((config.data.start <= config.data.end, "[data] start",
                       f"{config.data.start} is after [data] end {config.data.end}."))
@@ -438,6 +449,20 @@ def _check_ranges(config: Config, overridden: set[tuple[str, str]] = frozenset()
             if (section, name) in overridden:
                 raise UserError(f"--set {section}.{name} {message}")
             raise UserError(f"{config.path}: {key} {message}")
+
+
+def _data_rules(data: DataConfig) -> list[tuple[bool, str, str]]:
+    """Several tickers (docs/data.md): a non-empty list of sources, nothing named twice."""
+    sources = (data.source,) if isinstance(data.source, str) else data.source
+    twice = lambda items: next((x for i, x in enumerate(items) if x in items[:i]), None)  # noqa: E731
+    return [
+        (len(sources) >= 1, "[data] source",
+         'is an empty list; give one source or several, e.g. ["sample:AAPL", "sample:MSFT"].'),
+        (twice(sources) is None, "[data] source", f"lists {json.dumps(twice(sources))} twice; give each source once."),
+        (twice(data.tickers) is None, "[data] tickers",
+         f"lists {json.dumps(twice(data.tickers))} twice; give each ticker once."),
+        (data.ticker_column != "", "[data] ticker_column", 'must name a column, e.g. "Ticker".'),
+    ]
 
 
 def _apply_override(raw: dict[str, Any], item: str, path: Path) -> tuple[str, str]:

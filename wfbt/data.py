@@ -13,6 +13,7 @@ the quality report (`wfbt.quality`). docs/data.md describes every step.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import re
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ def prices_from_frame(frame, config: DataConfig, min_rows: int, features: tuple[
                 frame.index.name == config.date_column or isinstance(frame.index, pd.DatetimeIndex)):
             frame = frame.rename_axis(config.date_column).reset_index()
         frame = _polars_from_pandas(frame, pd)
+    frame, ticker = one_ticker(frame, config, label)
+    if ticker is not None:
+        label = f"{label} ({config.ticker_column} {ticker})"
     if frame.height == 0:
         raise UserError(f"{label}: it has no rows (columns: {known(frame.columns) or 'none'}).")
     raw = RawFrame(frame, _parse_dates(frame, config.date_column, label), "DataFrame", label, None, config.date_column)
@@ -203,19 +207,75 @@ class RawFrame:
 
 def read_frame(config: DataConfig, base_dirs: tuple[Path, ...], separator: str | None = None,
                decimal: str = ".") -> RawFrame:
-    """The configured source's rows and parsed dates, unchecked (duplicates and order included)."""
-    is_sample = config.source.startswith(SAMPLE_PREFIX)
+    """The configured source's rows and parsed dates, unchecked (duplicates and order included).
+
+    A long file (a `ticker_column`) gives the rows of its one ticker, or of the one `tickers` names;
+    several tickers are a run of their own (`wfbt.tickers`)."""
+    entry = single_source(config)
+    is_sample = entry.startswith(SAMPLE_PREFIX)
     if is_sample:
-        frame, source = _read_sample(config.source[len(SAMPLE_PREFIX):]), config.source
-        date_column = "Date"
+        frame, source = _read_sample(entry[len(SAMPLE_PREFIX):]), entry
+        date_column, label = "Date", entry
     else:
-        path = _resolve(config.source, base_dirs)
+        path = _resolve(entry, base_dirs)
         frame, source = _read_file(path, separator, decimal), str(path)
         date_column = config.date_column
+        frame, ticker = one_ticker(frame, config, source)
+        label = source if ticker is None else f"{source} ({config.ticker_column} {ticker})"
     if frame.height == 0:
-        raise UserError(f"{source}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
-    sample = config.source[len(SAMPLE_PREFIX):] if is_sample else None
-    return RawFrame(frame, _parse_dates(frame, date_column, source), source, source, sample, date_column)
+        raise UserError(f"{label}: the file has no data rows (columns: {known(frame.columns) or 'none'}).")
+    sample = entry[len(SAMPLE_PREFIX):] if is_sample else None
+    return RawFrame(frame, _parse_dates(frame, date_column, label), source, label, sample, date_column)
+
+
+def single_source(config: DataConfig) -> str:
+    """The one source of a single-ticker run; a list of several is a multi-ticker run."""
+    if isinstance(config.source, str):
+        return config.source
+    if len(config.source) == 1:
+        return config.source[0]
+    raise UserError(
+        f"[data] source lists {len(config.source)} sources ({known(config.source)}): several tickers run together "
+        f"with `wfbt run` (docs/data.md); this command takes one ticker. Set [data] tickers to pick one."
+    )
+
+
+def one_ticker(frame: pl.DataFrame, config: DataConfig, label: str) -> tuple[pl.DataFrame, str | None]:
+    """A long frame's rows of one ticker, without the ticker column, and that ticker (None when
+    the frame has no `ticker_column`): the ticker `tickers` names, or the frame's only one."""
+    column = config.ticker_column
+    if column not in frame.columns:
+        return frame, None
+    names = frame_tickers(frame, column, label)
+    if config.tickers:
+        missing = [t for t in config.tickers if t not in names]
+        if missing:
+            raise UserError(f"{label}: no ticker '{missing[0]}' in column '{column}'.{did_you_mean(missing[0], names)} "
+                            f"Tickers: {known(names)}. Fix [data] tickers.")
+        names = list(config.tickers)
+    if len(names) > 1:
+        raise UserError(f"{label}: holds {len(names)} tickers in column '{column}' ({known(names)}): several tickers "
+                        f"run together with `wfbt run` (docs/data.md); this command takes one. "
+                        f"Set [data] tickers to pick one.")
+    return frame.filter(pl.col(column).cast(pl.String) == names[0]).drop(column), names[0]
+
+
+def frame_tickers(frame: pl.DataFrame, column: str, label: str) -> list[str]:
+    """The distinct tickers of a long frame's `column`, in order of first appearance."""
+    tickers = frame.get_column(column).cast(pl.String)
+    missing = tickers.is_null().arg_true()
+    if len(missing):
+        raise UserError(f"{label}: row {int(missing[0]) + 1}: missing ticker in column '{column}'.")
+    return tickers.unique(maintain_order=True).to_list()
+
+
+def source_tickers(entry: str, config: DataConfig, base_dirs: tuple[Path, ...]) -> list[str] | None:
+    """The tickers a file source holds in its `ticker_column`, or None for a sample or a file without one."""
+    if entry.startswith(SAMPLE_PREFIX):
+        return None
+    path = _resolve(entry, base_dirs)
+    frame = _read_file(path, config.separator or None, config.decimal)
+    return frame_tickers(frame, config.ticker_column, str(path)) if config.ticker_column in frame.columns else None
 
 
 ADJUSTED = ("Open", "High", "Low", "Close")
@@ -312,7 +372,9 @@ def sample_tickers() -> list[SampleTicker]:
             for row in spans.iter_rows(named=True)]
 
 
+@functools.lru_cache(maxsize=1)
 def _read_samples() -> pl.DataFrame:
+    """Read once per process: a run of several sample tickers reads it once per ticker."""
     return pl.read_csv(sample_path(), try_parse_dates=True, glob=False)
 
 
@@ -342,6 +404,14 @@ DECIMALS = (".", ",")
 
 
 def _read_file(path: Path, separator: str | None = None, decimal: str = ".") -> pl.DataFrame:
+    """Read a user's file; a long file of several tickers is read once, not once per ticker
+    (cached by path, size and modification time)."""
+    stat = path.stat()
+    return _read_file_once(path, stat.st_size, stat.st_mtime_ns, separator, decimal)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_file_once(path: Path, size: int, mtime_ns: int, separator: str | None, decimal: str) -> pl.DataFrame:
     """Read a user's file. `glob=False`: a name like `prices [v1]*.csv` is a name, not a pattern."""
     suffixes = "".join(path.suffixes[-2:]).lower()
     is_csv = suffixes.endswith((".csv", ".csv.gz"))

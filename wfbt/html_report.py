@@ -20,6 +20,7 @@ from typing import Any
 
 from wfbt import __version__, plots
 from wfbt.diagnostics import dm_between_runs, residual_summary
+from wfbt.errors import UserError
 from wfbt.report import (COMPARED_TITLES, FIGURE_LABELS, PRICE, STATS, compare_rows, fmt, format_figure, horizon_rows,
                          next_forecast_text)
 from wfbt.rundata import CSV_FILES, RunData, read_run
@@ -288,6 +289,10 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[list[RunData], list[di
     """Read several run directories (named by folder, or by path when two folders share a name)
     and test their out-of-sample forecasts against each other."""
     runs = [read_run(d) for d in run_dirs]
+    for run, folder in zip(runs, run_dirs):
+        if "tickers" in run.summary:  # its tables hold several series: compare one ticker's run directory
+            raise UserError(f"{folder}: a run of {len(run.summary['tickers'])} tickers; compare its tickers' own run "
+                            f"directories, e.g. {Path(folder) / 'tickers' / run.summary['tickers'][0]}.")
     names = [run.name for run in runs]
     if len(set(names)) < len(names):
         runs = [dataclasses.replace(run, name=str(d)) for run, d in zip(runs, run_dirs, strict=True)]

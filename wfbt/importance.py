@@ -50,8 +50,11 @@ def feature_names(prices: PriceSeries) -> tuple[str, ...]:
     return tuple(prices.input_names) or (prices.target,)
 
 
-def ticker_name(source: str) -> str:
-    """The ticker of a data source: AAPL for sample:AAPL, a file's stem, "data" for a DataFrame."""
+def ticker_name(source: str, tickers: tuple[str, ...] = ()) -> str:
+    """The ticker of a data source: AAPL for sample:AAPL, the one ticker `[data] tickers` picks
+    from a long file, a file's stem, "data" for a DataFrame."""
+    if len(tickers) == 1:
+        return tickers[0]
     if source.startswith(SAMPLE_PREFIX):
         return source[len(SAMPLE_PREFIX):]
     return Path(source).stem if source != "DataFrame" else "data"
@@ -148,7 +151,7 @@ def split_deltas(trainer: Any, config: Config, params: Any, windows: Any) -> np.
 # ---------------------------------------------------------------- tables
 
 
-def importance_table(raw: dict[str, np.ndarray], prices: PriceSeries) -> pl.DataFrame:
+def importance_table(raw: dict[str, np.ndarray], prices: PriceSeries, tickers: tuple[str, ...] = ()) -> pl.DataFrame:
     """importance.csv: one row per (split, input), in split then input order; a failed split's
     deltas are NaN."""
     names = feature_names(prices)
@@ -156,7 +159,7 @@ def importance_table(raw: dict[str, np.ndarray], prices: PriceSeries) -> pl.Data
     deltas = np.where(raw["failed"][:, None], np.nan, raw["importance"].astype(np.float64))
     columns = {
         "split": np.repeat(splits, len(names)),
-        "ticker": np.full(len(splits) * len(names), ticker_name(prices.source)),
+        "ticker": np.full(len(splits) * len(names), ticker_name(prices.source, tickers)),
         "feature": np.tile(np.asarray(names, dtype=object), len(splits)).astype(str),
         "delta": deltas.ravel(),
     }

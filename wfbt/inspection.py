@@ -85,10 +85,24 @@ def _number(value: float | None) -> str:
 def write_features(prices: PriceSeries, path: Path, date_column: str = "Date") -> None:
     """The feature frame a run feeds the model: the date column, then one column per input
     (the target alone without [[features]]), as CSV or Parquet by the file's extension."""
+    _write_frame(feature_frame(prices, date_column), path)
+
+
+def write_ticker_features(found: list[tuple[str, PriceSeries]], path: Path, date_column: str = "Date") -> None:
+    """Several tickers' feature frames, one after another, with a `ticker` column first."""
+    frames = [feature_frame(prices, date_column).select(pl.lit(name).alias("ticker"), pl.all())
+              for name, prices in found]
+    _write_frame(pl.concat(frames, how="vertical_relaxed"), path)
+
+
+def feature_frame(prices: PriceSeries, date_column: str = "Date") -> pl.DataFrame:
     inputs = prices.inputs if prices.inputs is not None else prices.values[:, None]
     names = prices.input_names or (prices.target,)
-    frame = pl.DataFrame({date_column: prices.date_text(np.arange(len(prices)))}
-                         | {name: inputs[:, i] for i, name in enumerate(names)})
+    return pl.DataFrame({date_column: prices.date_text(np.arange(len(prices)))}
+                        | {name: inputs[:, i] for i, name in enumerate(names)})
+
+
+def _write_frame(frame: pl.DataFrame, path: Path) -> None:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":

@@ -1,6 +1,7 @@
 """The notebook API: `wfbt.run(config, data=None, **overrides)` and `wfbt.load(RUN_DIR)`.
 
-Both return `wfbt.api.Results`: the tables as Polars DataFrames (`.to_pandas()` for pandas), the
+Both return `wfbt.api.Results` (a config of several tickers: `wfbt.ticker_run.TickerResults`,
+which holds the combined tables and each ticker's `Results`): the tables as Polars DataFrames (`.to_pandas()` for pandas), the
 summary as a dict, and `plot_*()` methods returning matplotlib figures. `run` computes in memory
 and writes nothing unless given `out_dir`; `load` reads a finished run directory and trains
 nothing. docs/api.md has a worked example.
@@ -38,13 +39,19 @@ def run(config: str | Path | Mapping[str, Any] | Config, data: Any = None, *, ou
     2
     """
     runtime.configure_jax()  # before JAX starts: every core as a device, the compilation cache
-    from wfbt import api  # imports JAX: only when a run is asked for
+    from wfbt import api, tickers  # imports JAX: only when a run is asked for
 
     merged = with_overrides(config, overrides)
+    found = tickers.resolve(merged, data)
     display = _console() if progress else None
     with runtime.progress_bar(display, enabled=progress, display=display) as update:
-        return api.run_experiment(merged, out_dir=out_dir, overwrite=overwrite, progress=update, data=data,
-                                  log=print if progress else None)
+        if len(found) > 1:  # several tickers: a `wfbt.ticker_run.TickerResults` (docs/api.md)
+            from wfbt import ticker_run
+
+            return ticker_run.run_tickers(merged, found, out_dir=out_dir, overwrite=overwrite, progress=update,
+                                          log=print if progress else None)
+        return api.run_experiment(tickers.single(merged, found), out_dir=out_dir, overwrite=overwrite,
+                                  progress=update, data=found[0].data, log=print if progress else None)
 
 
 def load(run_dir: str | Path):
@@ -56,10 +63,14 @@ def load(run_dir: str | Path):
     from wfbt.api import Results
     from wfbt.data import load_prices
     from wfbt.pnl import StrategyResult
-    from wfbt.rundata import read_run, read_table
+    from wfbt.rundata import read_run, read_summary, read_table
     from wfbt.splits import split_plan
 
     run_dir = Path(run_dir)
+    if "tickers" in read_summary(run_dir):  # a run of several tickers
+        from wfbt import ticker_run
+
+        return ticker_run.load(run_dir)
     saved = read_run(run_dir)
     config = load_config(run_dir / "config.toml")
     try:

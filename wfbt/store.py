@@ -40,6 +40,8 @@ TRAINING_LOG = "training.json"
 # remembering to list it (tests/test_store.py walks every key and checks both classes).
 NOT_FINGERPRINTED: dict[str, str] = {
     "data.source": "the loaded dates and values are hashed instead, so a moved file still resumes",
+    "data.ticker_column": "selects the rows loaded; the loaded dates and values are hashed instead",
+    "data.tickers": "selects the rows loaded; the loaded dates and values are hashed instead",
     "splits.max_splits": "a run reads only its own splits from the store",
     "engine.chunk_size": "bit-identical whatever the chunk (a fixed call size per device)",
     "engine.devices": "bit-identical whatever the device count (a fixed call size per device)",
