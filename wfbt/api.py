@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import polars as pl
 
-from wfbt import horizons, importance, rundir, saved, scaling, tables
+from wfbt import importance, rundir, saved, scaling, tables
 from wfbt.baselines import check_baseline_names
 from wfbt.config import Config, to_toml
 from wfbt.data import PriceSeries, load_prices, prices_from_frame
@@ -501,18 +501,7 @@ def next_point_forecast(experiment: Experiment, chunk: int, splits_table: pl.Dat
                                 for scaler, result in results])[:k]
     forecasts = to_price(config.data.target_transform, forecasts, prices.values[-1])  # from the last price
     ok = ~np.concatenate([result.failed for _, result in results])[:k]
-    steps = None
-    if config.model.horizon > 1:  # (k, h): the next h points; the figures below are of step 1
-        steps, forecasts = horizons.steps_record(prices, forecasts, ok), forecasts[:, 0]
-    forecast = {
-        "date": prices.next_date_text(),
-        "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
-        "last_window": float(forecasts[0]) if ok[0] else None,
-        "average": float(forecasts[ok].mean()) if ok.any() else None,
-        "windows": int(ok.sum()), "epochs": epochs, "forecasts": forecasts.tolist(),
-    }
-    if steps is not None:
-        forecast["steps"] = steps
+    forecast = saved.forecast_record(prices, forecasts, ok, config.model.horizon, epochs)
     # issue 16: the trained models leave the run (wfbt.saved, docs/models.md), and serve Results.predict
     models = _next_point_models(experiment, results, k, starts, stops, width, windows, ok, forecast)
     if save_to is not None:

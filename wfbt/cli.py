@@ -192,43 +192,27 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         overrides.append(f"splits.max_splits={args.max_splits}")
     config = load_config(args.config, overrides)
     found = tickers.resolve(config)
-    if len(found) > 1:
-        return _run_tickers(args, config, found, console, errors)
-    config = tickers.single(config, found)
+    several = len(found) > 1  # several tickers (docs/data.md): trained together, reported per ticker
+    if several:
+        from wfbt import ticker_report, ticker_run
+    out_dir = api.run_directory(config, args.out)
+    log = lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     with runtime.progress_bar(console, enabled=not (args.quiet or args.json)) as update:
-        results = api.run_experiment(config, out_dir=api.run_directory(config, args.out), overwrite=args.overwrite,
-                                     progress=update,
-                                     log=lambda note: errors.print(note, markup=False, highlight=False, soft_wrap=True))
+        if several:
+            results = ticker_run.run_tickers(config, found, out_dir=out_dir, overwrite=args.overwrite, progress=update,
+                                             log=log)
+        else:
+            results = api.run_experiment(tickers.single(config, found), out_dir=out_dir, overwrite=args.overwrite,
+                                         progress=update, log=log)
     # drawn from the files just written, so `wfbt report` redraws exactly these
-    files = html_report.write_report(results.run_dir)
+    files = (ticker_report if several else html_report).write_report(results.run_dir)
     if args.json:
         _print_json(results.run_dir / "summary.json")
     elif args.quiet:
         print(results.run_dir, flush=True)
     else:
-        report.print_summary(console, results.summary)
-        _print_report_files(console, files)
-        console.print(Text.assemble("results in ", (str(results.run_dir), "bold")))
-    return 0
-
-
-def _run_tickers(args: argparse.Namespace, config, found: list, console: Console, errors: Console) -> int:
-    """`wfbt run` of a config with several tickers (docs/data.md): trained together, reported per ticker."""
-    from wfbt import api, runtime, ticker_report, ticker_run
-
-    with runtime.progress_bar(console, enabled=not (args.quiet or args.json)) as update:
-        results = ticker_run.run_tickers(config, found, out_dir=api.run_directory(config, args.out),
-                                         overwrite=args.overwrite, progress=update,
-                                         log=lambda note: errors.print(note, markup=False, highlight=False,
-                                                                       soft_wrap=True))
-    files = ticker_report.write_report(results.run_dir)
-    if args.json:
-        _print_json(results.run_dir / "summary.json")
-    elif args.quiet:
-        print(results.run_dir, flush=True)
-    else:
-        ticker_report.print_summary(console, results.summary)
-        _print_ticker_files(console, files)
+        (ticker_report if several else report).print_summary(console, results.summary)
+        (_print_ticker_files if several else _print_report_files)(console, files)
         console.print(Text.assemble("results in ", (str(results.run_dir), "bold")))
     return 0
 

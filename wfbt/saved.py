@@ -165,6 +165,26 @@ def next_point_info(base_dirs: Any, lookback: int, rows: int, unroll: int, n_out
 # ---------------------------------------------------------------- forecasting from them
 
 
+def forecast_record(prices: PriceSeries, forecasts: np.ndarray, ok: np.ndarray, horizon: int,
+                    epochs: int | None = None) -> dict[str, Any]:
+    """The next-point forecast as the run's summary and `wfbt predict` report it: the last
+    window's and the average over the windows that trained (`ok`), from `forecasts` (k,) in prices,
+    or (k, h) with a horizon h > 1 (then the figures are of step 1 and `steps` holds every step)."""
+    from wfbt import horizons
+
+    steps = None
+    if horizon > 1:  # (k, h): the next h points; the figures below are of step 1
+        steps, forecasts = horizons.steps_record(prices, forecasts, ok), forecasts[:, 0]
+    record = {
+        "date": prices.next_date_text(),
+        "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
+        "last_window": float(forecasts[0]) if ok[0] else None,
+        "average": float(forecasts[ok].mean()) if ok.any() else None,
+        "windows": int(ok.sum()), **({} if epochs is None else {"epochs": epochs}), "forecasts": forecasts.tolist(),
+    }
+    return record if steps is None else record | {"steps": steps}
+
+
 @dataclass(frozen=True)
 class NextPointModels:
     """A run's next-point models: the k windows' parameters and scalers (`tensors`, as saved) and
@@ -193,7 +213,7 @@ class NextPointModels:
         """
         import jax
 
-        from wfbt import horizons, scaling
+        from wfbt import scaling
         from wfbt.api import train_settings
         from wfbt.engine import Trainer
         from wfbt.models import build_model
@@ -221,18 +241,7 @@ class NextPointModels:
         mean, _ = trainer.predict(jax.tree.map(jax.numpy.asarray, params_tree(tensors)), inputs)
         forecasts = to_price(config.data.target_transform, scaling.invert(scaler, mean[:, 0].astype(np.float64)),
                              prices.values[-1])  # a learned log return: from the last price
-        ok = tensors["ok"].astype(bool)
-        steps = None
-        if info.get("horizon", 1) > 1:  # (k, h): the next h points; the figures below are of step 1
-            steps, forecasts = horizons.steps_record(prices, forecasts, ok), forecasts[:, 0]
-        forecast = {
-            "date": prices.next_date_text(),
-            "last_date": str(prices.date_text(len(prices) - 1)), "last_value": float(prices.values[-1]),
-            "last_window": float(forecasts[0]) if ok[0] else None,
-            "average": float(forecasts[ok].mean()) if ok.any() else None,
-            "windows": int(ok.sum()), "forecasts": forecasts.tolist(),
-        }
-        return forecast if steps is None else forecast | {"steps": steps}
+        return forecast_record(prices, forecasts, tensors["ok"].astype(bool), info.get("horizon", 1))
 
 
 def predict_next(run_dir: Path, data: str | Path | None = None) -> dict[str, Any]:
