@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +102,10 @@ def _time_major(x: jax.Array) -> jax.Array:
     return x.T[..., None] if x.ndim == 2 else jnp.swapaxes(x, 0, 1)
 
 
-class LSTMForecaster(nn.Module):
-    """The reference network: stacked LSTMs with dropout, then Dense(dense_size) -> Dense(1)."""
+class Forecaster(nn.Module):
+    """What every built-in network takes from `[model]` (`build_model`): sizes, dropout rates
+    between layers, outputs (h, or 2h with a variance head), the recurrent loop's unroll and the
+    initialisation scheme."""
 
     hidden_size: int = 50
     num_layers: int = 2
@@ -111,50 +114,43 @@ class LSTMForecaster(nn.Module):
     n_outputs: int = 1
     unroll: int = 1
     init_scheme: str = "keras"
+
+
+def _recurrent_stack(model: Forecaster, layer: Callable[[bool], nn.Module], x: jax.Array, deterministic: bool,
+                     dropout_seed: jax.Array | None) -> jax.Array:
+    """`num_layers` recurrent layers with dropout between them, then the dense head; `layer(sequences)`
+    makes one layer (returning every step's state, or the last one only for the top layer)."""
+    h = _time_major(x)
+    for index in range(model.num_layers):
+        h = layer(index < model.num_layers - 1)(h)
+        h = _dropout(h, model.dropout, index, deterministic, dropout_seed)
+    return _head(h, model.dense_size, model.n_outputs, model.init_scheme)
+
+
+class LSTMForecaster(Forecaster):
+    """The reference network: stacked LSTMs with dropout, then Dense(dense_size) -> Dense(1)."""
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
-        h = _time_major(x)
-        for layer in range(self.num_layers):
-            last = layer == self.num_layers - 1
-            h = FusedLSTM(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme, time_major=True)(h)
-            h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
-        return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
+        return _recurrent_stack(self, lambda sequences: FusedLSTM(
+            self.hidden_size, return_sequences=sequences, unroll=self.unroll, init_scheme=self.init_scheme,
+            time_major=True), x, deterministic, dropout_seed)
 
 
-class GRUForecaster(nn.Module):
+class GRUForecaster(Forecaster):
     """Stacked GRUs with dropout, then Dense(dense_size) -> Dense(1): the reference shape, GRU cells."""
 
-    hidden_size: int = 50
-    num_layers: int = 2
-    dense_size: int = 25
-    dropout: tuple[float, ...] = (0.3, 0.2)
-    n_outputs: int = 1
-    unroll: int = 1
-    init_scheme: str = "keras"
     custom_backward: bool = True  # False: autodiff through the loop (benchmarks/model_speed.py)
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
-        h = _time_major(x)
-        for layer in range(self.num_layers):
-            last = layer == self.num_layers - 1
-            h = FusedGRU(self.hidden_size, return_sequences=not last, unroll=self.unroll, init_scheme=self.init_scheme,
-                         time_major=True, custom_backward=self.custom_backward)(h)
-            h = _dropout(h, self.dropout, layer, deterministic, dropout_seed)
-        return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
+        return _recurrent_stack(self, lambda sequences: FusedGRU(
+            self.hidden_size, return_sequences=sequences, unroll=self.unroll, init_scheme=self.init_scheme,
+            time_major=True, custom_backward=self.custom_backward), x, deterministic, dropout_seed)
 
 
-class MLPForecaster(nn.Module):
+class MLPForecaster(Forecaster):
     """A dense ReLU network on the lookback window: a cheap learned baseline for the LSTM."""
-
-    hidden_size: int = 50
-    num_layers: int = 2
-    dense_size: int = 25
-    dropout: tuple[float, ...] = (0.3, 0.2)
-    n_outputs: int = 1
-    unroll: int = 1
-    init_scheme: str = "keras"
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool, dropout_seed: jax.Array | None = None) -> jax.Array:
@@ -165,16 +161,11 @@ class MLPForecaster(nn.Module):
         return _head(h, self.dense_size, self.n_outputs, self.init_scheme)
 
 
-class AttentionForecaster(nn.Module):
-    """Causal self-attention over the lookback window (pre-LN blocks), last position -> Dense head."""
+class AttentionForecaster(Forecaster):
+    """Causal self-attention over the lookback window (pre-LN blocks), last position -> Dense head.
 
-    hidden_size: int = 50  # the width D of every position
-    num_layers: int = 2
-    dense_size: int = 25
-    dropout: tuple[float, ...] = (0.3, 0.2)
-    n_outputs: int = 1
-    unroll: int = 1  # unused: no time loop
-    init_scheme: str = "keras"
+    `hidden_size` is the width D of every position; `unroll` is unused (no time loop)."""
+
     heads: int = 2
 
     @nn.compact
