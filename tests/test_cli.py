@@ -223,7 +223,7 @@ def test_a_one_layer_runs_config_reproduces_it(tmp_path, tiny_data):
 
 def test_strategy_parameters_defaults_and_lookback(tmp_path):
     from wfbt.errors import UserError
-    from wfbt.strategy import load_strategy
+    from wfbt.strategy_plugins import load_strategy
 
     plugin = tmp_path / "plugin.py"
     plugin.write_text("import math\nfrom wfbt.strategy import Strategy\n\nclass Capped(Strategy):\n"

@@ -25,7 +25,8 @@ from wfbt.features import build_windows, horizon_mask
 from wfbt.pnl import forecast_steps, one_forecast_per_date, run_strategy
 from wfbt.splits import SplitPlan
 from wfbt.store import fingerprinted_settings
-from wfbt.strategy import LongShort, Strategy
+from wfbt.builtin_strategies import LongShort
+from wfbt.strategy import Strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["splits.max_splits=3", "train.epochs=1", "model.hidden_size=4", "model.dense_size=2", "model.num_layers=1", "model.dropout=[0.1]",

@@ -13,20 +13,11 @@ import pytest
 
 import wfbt.pnl
 import wfbt.strategy
+from wfbt.builtin_strategies import BUILTINS, LongShort, StopLoss, StopState, VolTarget
 from wfbt.errors import UserError
 from wfbt.pnl import check_strategy, pnl, run_strategy
-from wfbt.strategy import (
-    BUILTINS,
-    History,
-    LongShort,
-    Past,
-    StopLoss,
-    StopState,
-    Strategy,
-    VolTarget,
-    decides_daily,
-    load_strategy,
-)
+from wfbt.strategy import History, Past, Strategy, decides_daily
+from wfbt.strategy_plugins import available_strategies, load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -255,7 +246,7 @@ def test_stop_loss_state_and_threshold_by_hand():
 
 def test_the_new_builtins_are_listed_with_their_parameters():
     assert BUILTINS["vol_target"] is VolTarget and BUILTINS["stop_loss"] is StopLoss
-    listed = {info.name: info for info in wfbt.strategy.available_strategies()}
+    listed = {info.name: info for info in available_strategies()}
     assert [(p.name, p.type, p.default) for p in listed["vol_target"].parameters] == [
         ("target_vol", float, 0.10), ("window", int, 20), ("max_leverage", float, 1.0)]
     assert [(p.name, p.default) for p in listed["stop_loss"].parameters] == [("max_drawdown_pct", 10.0)]

@@ -24,7 +24,8 @@ from wfbt.pnl import (
     run_strategy,
     stitch_one_step,
 )
-from wfbt.strategy import History, LongShort, Strategy
+from wfbt.builtin_strategies import LongShort
+from wfbt.strategy import History, Strategy
 
 # The toy series: p0 = 100 is the close before the first traded date; dates d1..d5 close at
 # 102, 101, 103, 103, 100. Positions +1, +1, -1, 0, -1. Costs 10 bps + slippage 5 bps = 0.0015

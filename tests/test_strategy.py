@@ -8,21 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wfbt.builtin_strategies import BUILTINS, LongOnly, LongShort, Threshold
 from wfbt.errors import UserError
 from wfbt.strategy import (
-    BUILTINS,
     History,
-    LongOnly,
-    LongShort,
     Strategy,
-    Threshold,
-    available_strategies,
     build_history,
     compute_positions,
-    load_strategy,
     parameter_values,
     strategy_parameters,
 )
+from wfbt.strategy_plugins import available_strategies, load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 

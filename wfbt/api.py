@@ -33,7 +33,8 @@ from wfbt.rundata import PlotMethods
 from wfbt.schema import RAW_NAMES
 from wfbt.splits import SplitPlan, split_plan
 from wfbt.store import FolderStore, MemoryStore, Session, identity
-from wfbt.strategy import Strategy, load_strategy
+from wfbt.strategy import Strategy
+from wfbt.strategy_plugins import load_strategy
 from wfbt.summary import device_facts, run_summary
 from wfbt.transform import to_price
 

@@ -399,7 +399,7 @@ def _list(console: Console) -> int:
     from wfbt.data import sample_tickers
     from wfbt.model_plugins import available_models
     from wfbt.report import fitting
-    from wfbt.strategy import available_strategies
+    from wfbt.strategy_plugins import available_strategies
 
     models = Table(title=escape("Models ([model] name)"), title_justify="left")
     models.add_column("name", style="bold", overflow="fold")

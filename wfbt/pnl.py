@@ -304,7 +304,7 @@ def run_strategy(
     `periods_per_year`: None infers it from the price dates (`periods_per_year(dates)`).
 
     >>> import datetime as dt
-    >>> from wfbt.strategy import LongShort
+    >>> from wfbt.builtin_strategies import LongShort
     >>> days = [dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
     >>> predictions = pl.DataFrame({"split": [0, 1], "date": days[1:], "actual": [101.0, 99.0],
     ...                             "forecast": [102.0, 98.0], "last": [100.0, 101.0]})

@@ -6,34 +6,32 @@ strictly before each forecast date, so a strategy cannot look ahead even by mist
 whose position depends on its own path (its equity, drawdown, realised volatility) adds an
 optional per-day method `on_day(target, past, state)`, run after `positions` one day at a time
 with `past` holding only what was known at the close of the day before.
-Strategies are found by name: a built-in, a file `strategies/x.py:Name`, or an installed
-package's entry point in the group `wfbt.strategies`. See docs/strategies.md.
+Strategies are found by name: a built-in (`wfbt.builtin_strategies`), a file
+`strategies/x.py:Name`, or an installed package's entry point in the group `wfbt.strategies`
+(`wfbt.strategy_plugins`). This module is the API a strategy is written against: `Strategy`,
+`History`, `Past`, its parameters, and how the framework calls it. See docs/strategies.md.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import os
 import sys
 import traceback
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 
-from wfbt import plugins
 from wfbt.config import STRATEGY_OWN_KEYS
 from wfbt.errors import UserError, did_you_mean, known
 
-ENTRY_POINT_GROUP = "wfbt.strategies"
 PARAMETER_TYPES = (bool, int, float, str)
 MAX_LOOKBACK = 10_000  # prices in a strategy's history window
 RESERVED_NAMES = ("positions", "on_day", "initial_state")  # methods a parameter must not shadow
-ZERO_VOLATILITY = 1e-12  # a realised volatility below this is zero (vol_target then takes max_leverage)
 
 
 @dataclass(frozen=True)
@@ -378,248 +376,3 @@ def _shown(path: str) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return path
-
-
-# ---------------------------------------------------------------- built-ins
-
-
-class LongShort(Strategy):
-    """Long when the forecast is above the last price, short when below, flat when equal."""
-
-    lookback = 1
-
-    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
-        return np.sign(forecast - history.last)
-
-
-class LongOnly(Strategy):
-    """Long when the forecast exceeds the last price by more than `threshold` (a fraction), else flat."""
-
-    long_only = True
-    lookback = 1
-    threshold: float = 0.0
-
-    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
-        return np.where(forecast > history.last * (1.0 + self.threshold), 1.0, 0.0)
-
-
-class Threshold(Strategy):
-    """Long above, short below a dead band of `band_pct` percent around the last price, else flat."""
-
-    lookback = 1
-    band_pct: float = 0.5
-
-    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
-        band = self.band_pct / 100.0
-        long = forecast > history.last * (1.0 + band)
-        short = forecast < history.last * (1.0 - band)
-        return np.where(long, 1.0, np.where(short, -1.0, 0.0))
-
-
-class VolTarget(Strategy):
-    """The forecast's direction, sized to `target_vol` a year over the asset's recent volatility."""
-
-    lookback = 1
-    target_vol: float = 0.10  # annualised, a fraction: 0.10 = 10 %
-    window: int = 20  # past one-period asset returns the volatility is measured over
-    max_leverage: float = 1.0  # at most 1: positions stay within [-1, 1]
-
-    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
-        _require(self.target_vol > 0, "target_vol", "must be > 0 (a fraction a year: 0.10 = 10 %)", self.target_vol)
-        _require(self.window >= 2, "window", "must be 2 or more (a volatility needs two returns)", self.window)
-        _require(0 < self.max_leverage <= 1, "max_leverage", "must be in (0, 1]: positions stay within [-1, 1]",
-                 self.max_leverage)
-        return np.sign(forecast - history.last)
-
-    def on_day(self, target: float, past: Past, state: Any) -> tuple[float, Any]:
-        # flat until `window` past returns exist: a volatility from fewer would size on noise
-        if past.prices.size <= self.window:
-            return 0.0, state
-        recent = past.prices[-(self.window + 1):]
-        volatility = float(np.std(recent[1:] / recent[:-1] - 1.0, ddof=1)) * math.sqrt(past.periods_per_year)
-        if volatility < ZERO_VOLATILITY:  # prices that never moved: no risk measured, full size
-            return target * self.max_leverage, state
-        return target * min(self.max_leverage, self.target_vol / volatility), state
-
-
-class StopState(NamedTuple):
-    """What `StopLoss` carries from day to day."""
-
-    peak: float  # the highest equity since the strategy (re-)entered, 1.0 at the start
-    stopped_on: float | None  # the signal in force when the stop fired; None while trading
-
-
-class StopLoss(Strategy):
-    """The forecast's direction; flat after a `max_drawdown_pct` % fall from the peak, until the signal changes."""
-
-    lookback = 1
-    max_drawdown_pct: float = 10.0
-
-    def positions(self, forecast: np.ndarray, history: History) -> np.ndarray:
-        _require(self.max_drawdown_pct > 0, "max_drawdown_pct", "must be > 0 (percent)", self.max_drawdown_pct)
-        return np.sign(forecast - history.last)
-
-    def initial_state(self) -> StopState:
-        return StopState(peak=1.0, stopped_on=None)
-
-    def on_day(self, target: float, past: Past, state: StopState) -> tuple[float, StopState]:
-        equity = past.current_equity
-        if state.stopped_on is not None:
-            if target == state.stopped_on:  # the signal that lost is still the signal: stay out
-                return 0.0, state
-            return target, StopState(peak=equity, stopped_on=None)  # a new signal: re-enter, peak from here
-        peak = max(state.peak, equity)
-        if equity / peak - 1.0 < -self.max_drawdown_pct / 100.0:
-            return 0.0, StopState(peak, stopped_on=target)
-        return target, StopState(peak, stopped_on=None)
-
-
-def _require(ok: bool, key: str, rule: str, value: Any) -> None:
-    """A built-in's check of its own parameter, worded like the config's errors."""
-    if not ok:
-        raise UserError(f"[strategy] {key}: {rule}, got {value!r}")
-
-
-BUILTINS: dict[str, type[Strategy]] = {
-    "long_short": LongShort,
-    "long_only": LongOnly,
-    "threshold": Threshold,
-    "vol_target": VolTarget,
-    "stop_loss": StopLoss,
-}
-
-
-# ---------------------------------------------------------------- discovery
-
-
-def load_strategy(name: str, params: Mapping[str, Any], search_dirs: Sequence[Path]) -> Strategy:
-    """The strategy named in `[strategy] name`, built with the table's other keys as parameters.
-
-    `name` is a built-in, a file `path/to/file.py:ClassName` (relative paths are tried against
-    each of `search_dirs` in order), or an entry point in the group `wfbt.strategies`.
-    """
-    if plugins.is_file_spec(name):
-        cls = _class_from_file(name, search_dirs)
-    elif name in BUILTINS:
-        cls = BUILTINS[name]
-    else:
-        cls = _class_from_entry_point(name)
-    _check_strategy_class(cls, name)
-    strategy = cls(**params)
-    _check_lookback(strategy.lookback, cls, name)  # also when it is a parameter the config set
-    return strategy
-
-
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    return plugins.entry_points(KIND)
-
-
-def _class_from_entry_point(name: str) -> Any:
-    return plugins.class_from_entry_point(name, KIND, list(BUILTINS))
-
-
-def _class_from_file(spec: str, search_dirs: Sequence[Path]) -> Any:
-    return plugins.class_from_file(spec, search_dirs, KIND)
-
-
-def _import_file(path: Path) -> Any:
-    return plugins.import_file(path, KIND)
-
-
-def _is_strategy_class(obj: Any) -> bool:
-    return isinstance(obj, type) and issubclass(obj, Strategy) and obj is not Strategy
-
-
-KIND = plugins.Kind("strategy", "strategies", _is_strategy_class)
-
-
-def _check_strategy_class(cls: Any, name: str) -> None:
-    """A clear error for an object that is not a usable Strategy subclass."""
-    if not _is_strategy_class(cls):
-        raise UserError(
-            f"[strategy] name: '{name}' is {cls!r}, not a subclass of wfbt.strategy.Strategy"
-        )
-    if cls.positions is Strategy.positions:
-        raise UserError(
-            f"strategy {cls.__name__} ('{name}') does not define positions(self, forecast, history)"
-        )
-    _check_lookback(cls.lookback, cls, name)
-
-
-def _check_lookback(lookback: Any, cls: type, name: str) -> None:
-    if isinstance(lookback, bool) or not isinstance(lookback, int) or not 1 <= lookback <= MAX_LOOKBACK:
-        raise UserError(
-            f"strategy {cls.__name__} ('{name}'): lookback must be an integer from 1 to {MAX_LOOKBACK:,}, "
-            f"got {lookback!r}"
-        )
-
-
-# ---------------------------------------------------------------- listing
-
-
-@dataclass(frozen=True)
-class StrategyInfo:
-    """What `wfbt list` shows about one strategy."""
-
-    name: str
-    source: str  # "built-in", "file" or "entry point (<distribution>)"
-    summary: str  # first line of the docstring, or why it could not be loaded
-    parameters: tuple[Parameter, ...]
-    long_only: bool
-    lookback: int
-
-
-def _info(name: str, source: str, cls: type[Strategy]) -> StrategyInfo:
-    doc_lines = (cls.__doc__ or "").strip().splitlines()
-    summary = doc_lines[0] if doc_lines else ""
-    params = tuple(strategy_parameters(cls).values())
-    return StrategyInfo(name, source, summary, params, bool(cls.long_only), int(cls.lookback))
-
-
-def available_strategies(search_dirs: Sequence[Path] = ()) -> list[StrategyInfo]:
-    """Built-ins, then file plugins under `search_dirs`, then installed entry points.
-
-    For each directory, every `strategies/*.py` below it is imported and each Strategy subclass
-    it defines is listed as `strategies/<file>.py:<Class>`, the name `[strategy] name` takes. A
-    name found under two directories is listed once, from the first (as `load_strategy` picks).
-    A plugin that fails to load (a file raising on import, a class without `positions`) is
-    listed with why, never raised: one broken file must not hide the others.
-    """
-    infos = [_info(name, "built-in", cls) for name, cls in BUILTINS.items()]
-    seen: set[str] = set()
-    for directory in search_dirs:
-        for path in sorted((Path(directory) / "strategies").glob("*.py")):
-            file_name = f"strategies/{path.name}"
-            if file_name in seen:
-                continue
-            seen.add(file_name)
-            infos.extend(_file_infos(file_name, path))
-    for name, entry_point in sorted(_entry_points().items()):
-        dist = entry_point.dist.name if entry_point.dist is not None else "unknown package"
-        source = f"entry point ({dist})"
-        try:
-            cls = _class_from_entry_point(name)
-            _check_strategy_class(cls, name)
-            infos.append(_info(name, source, cls))
-        except UserError as exc:
-            infos.append(StrategyInfo(name, source, f"cannot load: {exc}", (), False, 0))
-    return infos
-
-
-def _file_infos(file_name: str, path: Path) -> list[StrategyInfo]:
-    """One entry per Strategy subclass defined in the file, or one saying why it cannot be loaded."""
-    try:
-        module = _import_file(path)
-    except UserError as exc:
-        return [StrategyInfo(file_name, "file", f"cannot load: {exc}", (), False, 0)]
-    infos = []
-    for class_name, cls in vars(module).items():
-        if not (_is_strategy_class(cls) and cls.__module__ == module.__name__):
-            continue  # imported names (Strategy, a base from elsewhere) are not defined here
-        name = f"{file_name}:{class_name}"
-        try:
-            _check_strategy_class(cls, name)
-            infos.append(_info(name, "file", cls))
-        except UserError as exc:
-            infos.append(StrategyInfo(name, "file", f"cannot load: {exc}", (), False, 0))
-    return infos
