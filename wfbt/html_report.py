@@ -136,7 +136,9 @@ def _facts(run: RunData) -> list[tuple[str, str]]:
         ("splits", f"{fmt(splits.get('count'))} {splits.get('mode')} (train {splits.get('train')}, val "
                    f"{splits.get('val')}, step {splits.get('step')}, gap {splits.get('gap')}); failed "
                    f"{fmt(splits.get('failed'))}"),
-        ("model", f"{model.get('name')}, loss {model.get('loss')}, up to {model.get('epochs')} epochs"),
+        ("model", f"{model.get('name')}, loss {model.get('loss')}, up to {model.get('epochs')} epochs"
+                  + (f"; horizon {s['horizons']['steps']}: the figures are of step 1, the per-step table of every step"
+                     if s.get("horizons") else "")),
     ]
     device = s.get("device")
     if device:
