@@ -55,6 +55,21 @@ cost_bps = 10.0
 """
 
 
+# the model inputs of the features tests: four columns, of three kinds with warm-ups
+FEATURES = """
+[[features]]
+kind = "column"
+[[features]]
+kind = "log_return"
+[[features]]
+kind = "rsi"
+window = 4
+[[features]]
+kind = "sma"
+window = 3
+"""
+
+
 def random_walk(n: int = 80, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return 50.0 + np.cumsum(rng.normal(0.0, 1.0, n))

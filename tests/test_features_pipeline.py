@@ -7,25 +7,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import random_walk, write_config, write_prices
+from conftest import FEATURES, random_walk, write_config, write_prices
 from wfbt import baselines
 from wfbt.api import prepare, run_experiment, split_windows
 from wfbt.config import load_config
 from wfbt.errors import UserError
 from wfbt.store import FolderStore, identity
 
-FEATURES = """
-[[features]]
-kind = "column"
-[[features]]
-kind = "log_return"
-[[features]]
-kind = "rsi"
-window = 4
-[[features]]
-kind = "sma"
-window = 3
-"""
 RESOLVED = {"layout.unroll": 1, "layout.platform": "cpu"}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import wfbt
 
-from conftest import write_config, write_prices, random_walk
+from conftest import FEATURES, random_walk, write_config, write_prices
 from wfbt.api import run_experiment
 from wfbt.config import load_config
 from wfbt.errors import UserError
@@ -91,17 +91,6 @@ def test_predict_without_saved_models_is_a_user_error(tmp_path, capsys):
     assert "no saved model in" in err and len(err.strip().splitlines()) == 1
 
 
-FEATURES = """
-[[features]]
-kind = "column"
-[[features]]
-kind = "log_return"
-[[features]]
-kind = "sma"
-window = 3
-"""
-
-
 @pytest.fixture(scope="module")
 def features_run(tmp_path_factory, tiny_data):
     folder = tmp_path_factory.mktemp("features")
@@ -116,7 +105,7 @@ def test_a_features_model_predicts_from_its_own_scaled_features(features_run):
     theirs = _predict(str(features_run.run_dir))
     assert theirs["forecasts"] == ours["forecasts"] and theirs["average"] == ours["average"]
     tensors = read_safetensors(features_run.run_dir / "model" / "next_point.safetensors")[0]
-    assert tensors["scaler/inputs/offset"].shape == (3, 3)  # (windows, input columns)
+    assert tensors["scaler/inputs/offset"].shape == (3, 4)  # (windows, input columns)
 
 
 def test_results_predict_in_memory_and_for_a_dataframe(tmp_path, features_run):
