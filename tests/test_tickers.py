@@ -82,6 +82,11 @@ def test_the_summary_and_report_fit_80_columns_and_load_reads_the_run_back(files
     assert loaded.portfolio.figures == together.portfolio.figures
 
 
+def test_predict_on_a_run_of_several_tickers_names_each_tickers_folder(files, together, capsys):
+    assert main(["predict", str(files / "together")]) == 2
+    assert "wfbt predict " + str(files / "together" / "tickers" / "AAA") in capsys.readouterr().err
+
+
 def test_a_long_file_splits_into_its_tickers_each_as_its_own_file(files):
     config = load_config(two_tickers(files, sources='"long.csv"'))
     found = tickers.resolve(config)

@@ -32,6 +32,7 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from wfbt.errors import UserError
+from wfbt.tickers import TICKERS
 
 if TYPE_CHECKING:
     from wfbt.config import Config
@@ -139,6 +140,11 @@ def save_split_params(folder: Path, splits: np.ndarray, params: Any) -> None:
 def load_next_point(run_dir: Path) -> NextPointModels:
     """The saved next-point models of a run directory."""
     folder = Path(run_dir) / FOLDER
+    several = Path(run_dir) / TICKERS
+    if not has_next_point(folder) and several.is_dir():  # a run of several tickers: each has its models
+        names = sorted(p.name for p in several.iterdir() if p.is_dir())
+        raise UserError(f"{run_dir}: a run of several tickers, each with its own models; forecast one of them, "
+                        f"e.g. `wfbt predict {several / names[0]}` (tickers: {', '.join(names)}).")
     if not has_next_point(folder):
         raise UserError(f"{run_dir}: no saved model in {folder}; run it with [evaluation] next_forecast = true "
                         f"(the default) and a wfbt that saves models, e.g. `wfbt run {Path(run_dir) / 'config.toml'}`.")

@@ -29,8 +29,8 @@ from wfbt.html_report import _e, _page, _table
 from wfbt.report import FIGURE_LABELS, fitting, fmt, format_figure
 from wfbt.rundata import RunData, read_run, read_summary
 from wfbt.rundir import write_bytes_atomic, write_text_atomic
+from wfbt.tickers import TICKERS
 
-TICKERS = "tickers"
 SHOWN_FIGURES = ("total_return", "annualised_return", "annualised_volatility", "sharpe", "sortino", "max_drawdown",
                  "calmar", "hit_rate", "exposure", "mean_daily_turnover", "n_days")
 CAPTIONS = {

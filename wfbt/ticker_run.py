@@ -33,9 +33,8 @@ from wfbt.config import Config, to_toml
 from wfbt.engine import choose_chunk_size
 from wfbt.errors import UserError
 from wfbt.store import MemoryStore
-from wfbt.tickers import Ticker
+from wfbt.tickers import TICKERS, Ticker
 
-TICKERS = "tickers"  # RUN_DIR/tickers/<TICKER>/: each ticker's own run directory
 PORTFOLIO_CSV = "portfolio.csv"
 TABLES = ("splits", "predictions", "test_predictions", "curves", "importance")
 

@@ -27,6 +27,7 @@ from wfbt.data import SAMPLE_PREFIX, frame_tickers, source_tickers
 from wfbt.errors import UserError, did_you_mean, known
 
 FILE_SUFFIXES = (".csv.gz", ".csv", ".parquet")
+TICKERS = "tickers"  # RUN_DIR/tickers/<TICKER>/: each ticker's own run directory
 
 
 @dataclass(frozen=True)
