@@ -27,7 +27,7 @@ validation targets are what is being forecast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -221,6 +221,19 @@ def baseline_step_forecasts(names: Iterable[str], horizon: int, **arrays: np.nda
     steps = [baseline_forecasts(names, **arrays, y_train=y_train[..., k - 1], steps_ahead=k)
              for k in range(1, horizon + 1)]
     return {name: np.stack([step[name] for step in steps], axis=-1) for name in steps[0]}
+
+
+def side_by_side(forecasts: Callable[..., dict[str, np.ndarray]], inputs: Sequence[tuple[np.ndarray, np.ndarray]],
+                 **arrays: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """`forecasts(**arrays, x_val=..., last_val=...)` for several input sets of the same splits
+    (the validation points, the points after them), in one call: each baseline is fit once on the
+    training arrays (`linear` solves its normal equations once, not once per set) and forecasts
+    every set's rows side by side. A row's forecast reads only its own inputs, so each set gets
+    what a call of its own would give."""
+    sizes = np.cumsum([0, *(x.shape[1] for x, _ in inputs)])
+    joined = forecasts(**arrays, x_val=np.concatenate([x for x, _ in inputs], axis=1),
+                       last_val=np.concatenate([last for _, last in inputs], axis=1))
+    return [{name: value[:, start:stop] for name, value in joined.items()} for start, stop in zip(sizes[:-1], sizes[1:])]
 
 
 def baseline_forecasts(names: Iterable[str], **arrays: np.ndarray) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ their h = 1 meaning; this module adds the other steps beside them. With h = 1 no
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from wfbt import scaling
-from wfbt.baselines import baseline_step_forecasts
+from wfbt.baselines import baseline_step_forecasts, side_by_side
 from wfbt.data import PriceSeries, date_labels
 from wfbt.evaluation import describe, dir_acc, dm_test, share_better
 from wfbt.features import WindowArrays, horizon_mask
@@ -69,9 +70,11 @@ def evaluate_steps(windows: WindowArrays, result: Any, values: np.ndarray, plan:
     last = out["val_last"][..., None]  # the origin's value, (S, V, 1)
     forecast = np.where(failed[:, None, None] | ~inside, np.nan,
                         scaling.invert(scaler, result.val_pred[keep].astype(np.float64)))
-    arrays = {k: getattr(windows, k)[keep] for k in ("train_series", "train_len", "x_train", "y_train", "n_train",
-                                                     "x_val", "last_val")}
-    base_scaled = baseline_step_forecasts(baselines, horizon, **arrays)
+    arrays = {k: getattr(windows, k)[keep] for k in ("train_series", "train_len", "x_train", "y_train", "n_train")}
+    # each baseline fit once for the validation points and the points after them
+    base_scaled, after = side_by_side(functools.partial(baseline_step_forecasts, baselines, horizon),
+                                      [(windows.x_val[keep], windows.last_val[keep]),
+                                       (windows.x_test[keep], windows.last_test[keep])], **arrays)
     base = {name: np.where(inside, scaling.invert(scaler, f.astype(np.float64)), np.nan) for name, f in base_scaled.items()}
     y_val, val_pred = windows.y_val[keep], result.val_pred[keep]
     for k in range(2, horizon + 1):
@@ -97,8 +100,6 @@ def evaluate_steps(windows: WindowArrays, result: Any, values: np.ndarray, plan:
     out["test_forecast"] = np.where(failed[:, None, None] | past_data, np.nan,
                                     scaling.invert(scaler, result.test_pred[keep].astype(np.float64)))
     out["test_actual"] = np.where(past_data, np.nan, values[np.minimum(test_rows, len(values) - 1)])
-    after = baseline_step_forecasts(baselines, horizon, **(arrays | {"x_val": windows.x_test[keep],
-                                                                      "last_val": windows.last_test[keep]}))
     for name, scaled_forecast in after.items():
         out[f"{name}_test_forecast"] = np.where(past_data, np.nan, scaling.invert(scaler, scaled_forecast.astype(np.float64)))
     return out

@@ -8,6 +8,7 @@ turn the evaluated arrays into the CSVs whose columns `wfbt.schema` declares.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import polars as pl
 from wfbt import horizons, schema, scaling
 from wfbt.data import PriceSeries
 from wfbt.engine import ChunkResult
-from wfbt.baselines import BASELINES, baseline_forecasts
+from wfbt.baselines import BASELINES, baseline_forecasts, side_by_side
 from wfbt.evaluation import dir_acc, up_scores
 from wfbt.features import WindowArrays
 from wfbt.metrics import SCALED, price_metrics, regression_metrics
@@ -101,13 +102,12 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     for name, value in up_scores(actual, out["val_forecast"], last).items():
         out[f"val_up_{name}"] = value
     if price_windows is None:
-        arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS}
-        after = baseline_forecasts(baselines, **(arrays | {"x_val": windows.x_test[keep], "last_val": windows.last_test[keep]}))
+        val, after = baselines_on_val_and_after(baselines, windows, keep)
         for name, scaled_forecast in after.items():  # the same baselines on the points after the window
             out[f"{name}_test_forecast"] = np.where(past_data, np.nan,
                                                     scaling.invert(scaler, scaled_forecast.astype(np.float64)))
         on_val = {name: (scaled_forecast, scaling.invert(scaler, scaled_forecast.astype(np.float64)))
-                  for name, scaled_forecast in baseline_forecasts(baselines, **arrays).items()}
+                  for name, scaled_forecast in val.items()}
     else:
         on_val, after = transformed_baselines(baselines, windows, price_windows, keep, target_transform,
                                               last, out["test_last"])
@@ -123,6 +123,17 @@ def evaluate_chunk(windows: WindowArrays, result: ChunkResult, values: np.ndarra
     out["epochs_run"], out["best_epoch"], out["failed"] = result.epochs_run[keep], result.best_epoch[keep], failed
     out["train_curve"], out["val_curve"] = result.train_curve[keep], result.val_curve[keep]
     return out
+
+
+def baselines_on_val_and_after(names: Sequence[str], windows: WindowArrays, keep: slice
+                               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The baselines' scaled forecasts of the validation points and of the points after them,
+    each baseline fit once (`baselines.side_by_side`)."""
+    arrays = {k: getattr(windows, k)[keep] for k in BASELINE_INPUTS if k not in ("x_val", "last_val")}
+    val, after = side_by_side(functools.partial(baseline_forecasts, names),
+                              [(windows.x_val[keep], windows.last_val[keep]),
+                               (windows.x_test[keep], windows.last_test[keep])], **arrays)
+    return val, after
 
 
 PRICE_BASELINES = ("naive", "drift", "mean")  # with a target transform they forecast prices, as without one
@@ -146,9 +157,7 @@ def transformed_baselines(baselines: Sequence[str], windows: WindowArrays, price
                           (windows, [b for b in baselines if b not in PRICE_BASELINES])):
         if not names:
             continue
-        arrays = {k: getattr(source, k)[keep] for k in BASELINE_INPUTS}
-        val = baseline_forecasts(names, **arrays)
-        test = baseline_forecasts(names, **(arrays | {"x_val": source.x_test[keep], "last_val": source.last_test[keep]}))
+        val, test = baselines_on_val_and_after(names, source, keep)
         for name in names:
             if source is price_windows:
                 price = scaling.invert(price_scaler, val[name].astype(np.float64))
