@@ -300,41 +300,26 @@ def _print_report_files(console: Console, files) -> None:
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
-    from wfbt import html_report, report
+    from wfbt import html_report, report, ticker_report
     from wfbt.rundata import read_summary
 
     run_dir = Path(args.run_dir)
     summary = read_summary(run_dir)
-    if "tickers" in summary:  # a run of several tickers (wfbt.ticker_run)
-        return _report_tickers(args, console, run_dir, summary)
+    several = "tickers" in summary  # a run of several tickers (wfbt.ticker_run)
     if not (args.json or args.quiet):
         try:
-            report.print_summary(console, summary)
+            (ticker_report if several else report).print_summary(console, summary)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:  # valid JSON, not our summary
             raise UserError(f"{run_dir / 'summary.json'}: not a wfbt run summary "
                             f"({type(exc).__name__}: {exc}); was it written by `wfbt run`?") from None
-    files = html_report.write_report(run_dir)  # plots and HTML from the saved files; nothing trains
+    # plots and HTML from the saved files; nothing trains
+    files = (ticker_report if several else html_report).write_report(run_dir)
     if args.json:
         _print_json(run_dir / "summary.json")
     elif args.quiet:
         print(files.html, flush=True)
     else:
-        _print_report_files(console, files)
-    return 0
-
-
-def _report_tickers(args: argparse.Namespace, console: Console, run_dir: Path, summary: dict) -> int:
-    from wfbt import ticker_report
-
-    if not (args.json or args.quiet):
-        ticker_report.print_summary(console, summary)
-    files = ticker_report.write_report(run_dir)
-    if args.json:
-        _print_json(run_dir / "summary.json")
-    elif args.quiet:
-        print(files.html, flush=True)
-    else:
-        _print_ticker_files(console, files)
+        (_print_ticker_files if several else _print_report_files)(console, files)
     return 0
 
 
